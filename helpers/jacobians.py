@@ -1,0 +1,174 @@
+"""Explicit (generalized) Jacobians and their contraction with an upstream gradient.
+
+Chapter 3 builds Jacobians of vector functions, chapter 4 generalizes them to
+tensors ("generalized Jacobians"), and chapter 5 uses them to check the linear
+layer's gradients. The convention everywhere: the Jacobian of ``y = f(x)`` has
+shape ``y.shape + x.shape`` (output dims first), and
+``J[i..., j...] = d y[i...] / d x[j...]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .shapes import as_tensor, fmt_shape
+
+__all__ = ["jacobian", "numerical_jacobian", "contract", "flatten_jacobian"]
+
+
+def _call(func: str, f: Callable, x: torch.Tensor) -> torch.Tensor:
+    y = f(x)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{func}: f must return a torch.Tensor, got {type(y).__name__}")
+    return y
+
+
+def jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Generalized Jacobian of ``f`` at ``x``, built one VJP per output element.
+
+    Reverse mode from scratch: for every element ``k`` of the output, backpropagate
+    a one-hot upstream gradient ``e_k`` with :func:`torch.autograd.grad`; the result
+    is row ``k`` of the Jacobian. No torch Jacobian function is called.
+    Explained in chapter 3 (vectors) and chapter 4 (tensors).
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor of shape ``x.shape`` to a tensor of any shape ``S``.
+    x : torch.Tensor
+        Point at which to differentiate, shape ``T`` (float32 or float64).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``S + T`` with ``J[s, t] = d f(x)[s] / d x[t]``, dtype of ``f(x)``.
+        A scalar output gives shape ``T`` (the gradient).
+    """
+    as_tensor("jacobian", "x", x)
+    if not x.is_floating_point():
+        raise TypeError(f"jacobian: x must be a floating-point tensor, got {x.dtype}")
+    xr = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        y = _call("jacobian", f, xr)
+        J = torch.zeros(y.numel(), x.numel(), dtype=y.dtype if y.is_floating_point() else x.dtype)
+        if y.requires_grad:
+            flat = y.reshape(-1)
+            for k in range(flat.numel()):
+                onehot = torch.zeros_like(flat)
+                onehot[k] = 1.0
+                (g,) = torch.autograd.grad(flat, xr, onehot, retain_graph=True,
+                                           allow_unused=True)
+                if g is not None:
+                    J[k] = g.reshape(-1)
+        # an output that does not depend on x has a zero Jacobian
+    return J.reshape(tuple(y.shape) + tuple(x.shape))
+
+
+def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                       eps: float = 1e-6) -> torch.Tensor:
+    """Generalized Jacobian of ``f`` at ``x`` by central differences, in float64.
+
+    ``J[..., t] = (f(x + eps e_t) - f(x - eps e_t)) / (2 eps)``. Chapter 1 shows why
+    central differences in float64 with ``eps = 1e-6`` are accurate to about 1e-9.
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor of shape ``x.shape`` to a tensor of any shape ``S``.
+    x : torch.Tensor
+        Point, shape ``T``; it is converted to float64 before ``f`` sees it.
+    eps : float
+        Step size, positive.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``S + T``, float64.
+    """
+    as_tensor("numerical_jacobian", "x", x)
+    if not eps > 0:
+        raise ValueError(f"numerical_jacobian: eps must be positive, got {eps}")
+    x64 = x.detach().to(torch.float64)
+    with torch.no_grad():
+        y0 = _call("numerical_jacobian", f, x64)
+        cols = []
+        for t in range(x64.numel()):
+            step = torch.zeros(x64.numel(), dtype=torch.float64)
+            step[t] = eps
+            step = step.reshape(x64.shape)
+            plus = _call("numerical_jacobian", f, x64 + step)
+            minus = _call("numerical_jacobian", f, x64 - step)
+            cols.append(((plus.to(torch.float64) - minus.to(torch.float64)) / (2 * eps)).reshape(-1))
+    if cols:
+        J = torch.stack(cols, dim=1)
+    else:
+        J = torch.zeros(y0.numel(), 0, dtype=torch.float64)
+    return J.reshape(tuple(y0.shape) + tuple(x64.shape))
+
+
+def contract(G: torch.Tensor, J: torch.Tensor) -> torch.Tensor:
+    """Generalized vector-Jacobian product: sum over the output dims of ``G * J``.
+
+    ``result[t] = sum_s G[s] J[s, t]``. Chapter 4 states it; chapter 5 uses it to
+    check the linear layer's closed forms.
+
+    Parameters
+    ----------
+    G : torch.Tensor
+        Upstream gradient dL/dY, shape ``S`` (the output's shape).
+    J : torch.Tensor
+        Generalized Jacobian dY/dX, shape ``S + T``.
+
+    Returns
+    -------
+    torch.Tensor
+        dL/dX, shape ``T`` (the input's shape).
+    """
+    as_tensor("contract", "G", G)
+    as_tensor("contract", "J", J)
+    if J.ndim < G.ndim or tuple(J.shape[:G.ndim]) != tuple(G.shape):
+        raise ValueError(
+            f"contract: G has shape {fmt_shape(G.shape)} but J has shape {fmt_shape(J.shape)}; "
+            f"expected J's shape to start with G's shape {fmt_shape(G.shape)}"
+        )
+    Gx = G.reshape(tuple(G.shape) + (1,) * (J.ndim - G.ndim))
+    return (Gx * J).sum(dim=tuple(range(G.ndim)))
+
+
+def flatten_jacobian(J: torch.Tensor, out_ndim: int, order: str = "row") -> torch.Tensor:
+    """Reshape a generalized Jacobian into an ordinary matrix.
+
+    Rows index the flattened output, columns the flattened input. ``order="row"``
+    flattens row-major (C order, PyTorch's ``reshape``), ``order="col"``
+    column-major (the ``vec`` of matrix calculus). Chapter 4 compares the two.
+
+    Parameters
+    ----------
+    J : torch.Tensor
+        Shape ``S + T`` with ``len(S) == out_ndim``.
+    out_ndim : int
+        Number of output dims at the front of ``J``.
+    order : {"row", "col"}
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(prod(S), prod(T))``.
+    """
+    as_tensor("flatten_jacobian", "J", J)
+    if not 0 <= out_ndim <= J.ndim:
+        raise ValueError(
+            f"flatten_jacobian: out_ndim={out_ndim} does not fit J of shape {fmt_shape(J.shape)}"
+        )
+    if order not in ("row", "col"):
+        raise ValueError(f"flatten_jacobian: order must be 'row' or 'col', got {order!r}")
+    S, T = J.shape[:out_ndim], J.shape[out_ndim:]
+    if order == "col":
+        # reverse the axes within the output group and within the input group, then
+        # flatten row-major: that equals column-major flattening of each group
+        perm = list(range(out_ndim))[::-1] + list(range(out_ndim, J.ndim))[::-1]
+        J = J.permute(perm)
+    return J.reshape(math.prod(S), math.prod(T))
