@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv book test test-unit test-notebooks test-browser clean clean-notebooks
+.PHONY: venv book test test-unit test-notebooks test-browser clean clean-notebooks lab vendor bench student book-student grade
 
 venv: $(STAMP)
 
@@ -21,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 ## book: build the website with every notebook executed; any warning fails the build
-book: $(STAMP)
+book: $(STAMP) vendor
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build . $(JB_FLAGS); \
 	rc=$$?; echo "jupyter-book build took $$(( $$(date +%s) - start )) s"; \
@@ -33,12 +35,49 @@ test: test-unit-and-notebooks book
 	@echo "make test: all checks passed"
 
 test-unit-and-notebooks: $(STAMP)
-	$(BIN)/python -m pytest tests chapters --nbval-lax -n 2 --dist loadfile \
+	$(TEST_ENV) $(BIN)/python -m pytest tests chapters --ignore=tests/browser --nbval-lax -n 2 --dist loadfile \
 	  --durations=15 -p no:cacheprovider
+
+## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
+## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -p no:cacheprovider -q -rs
+
+## vendor: MathJax, require.js, the widget manager and axe-core into web_vendor/ (npm ci);
+## without npm the site falls back to the CDN and the build says so
+vendor:
+	@if [ -f web_vendor/VERSIONS.json ] && [ web_vendor/VERSIONS.json -nt package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: web_vendor/ not installed, the site will use the CDN for MathJax and widgets"; fi
+
+## lab: open the chapters in JupyterLab, installed into .venv on first use
+JUPYTERLAB := jupyterlab==4.6.6
+lab: $(STAMP)
+	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet "$(JUPYTERLAB)"
+	$(BIN)/jupyter lab chapters/
 
 ## clean-notebooks: strip outputs and noisy metadata from every chapter
 clean-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks chapters/*.ipynb
+
+## bench: explicit Jacobians vs VJPs, timed (CSV, plots, table in benchmarks/results/)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/jacobian_cost.py
+
+## student: student copies in student/ (no solutions; code exercises left as stubs)
+student: $(STAMP)
+	$(BIN)/python -m helpers.student
+
+## book-student: the solution-free site, built from the student copies
+book-student: student
+	$(BIN)/jupyter-book build student $(JB_FLAGS)
+	@echo "Student site built: $(CURDIR)/student/_build/html/index.html"
+
+## grade: make grade SUBMISSIONS=folder [GRADE_FLAGS="--jobs 2"] -> folder/grades.csv
+## (isolates failures, but is not a security sandbox: see reference/instructors.md)
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
+	$(BIN)/python -m helpers.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
 
 clean:
 	rm -rf _build

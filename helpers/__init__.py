@@ -7,12 +7,18 @@ One module per concept (see each module's docstring for the chapter that explain
 - :mod:`helpers.layers`    -- linear layer, ReLU, softmax cross-entropy and their VJPs
 - :mod:`helpers.compare`   -- a comparison printout that also asserts
 - :mod:`helpers.plotting`  -- the book's figures and style
+- :mod:`helpers.calculus_plots` -- figures of chapters 1 and 2 (tangent, chain graph,
+  finite-difference error, contours with gradient arrows)
+- :mod:`helpers.mlp`       -- the two-layer MLP of chapter 7: data, forward, backward, plot
+- :mod:`helpers.widgets`   -- Jacobian explorers of chapters 3, 5, 7: pure callbacks and thin
+  ipywidgets wrappers (import it explicitly; it is not re-exported here)
 
 Importing this package has no side effects (no seeding, no rcParams changes).
 """
 
 from .compare import compare
 from .jacobians import contract, flatten_jacobian, jacobian, numerical_jacobian
+from .jacobians import jacobian_forward, jacobian_reverse
 from .layers import (
     linear,
     linear_vjp,
@@ -22,12 +28,16 @@ from .layers import (
     softmax_cross_entropy,
     softmax_cross_entropy_vjp,
 )
+from .mlp import (accuracy, init_mlp, mlp_backward, mlp_forward, mse_loss, mse_loss_vjp,
+                  two_moons)
 
 __all__ = [
     "compare",
     "contract",
     "flatten_jacobian",
     "jacobian",
+    "jacobian_forward",
+    "jacobian_reverse",
     "numerical_jacobian",
     "linear",
     "linear_vjp",
@@ -36,4 +46,11 @@ __all__ = [
     "relu_vjp",
     "softmax_cross_entropy",
     "softmax_cross_entropy_vjp",
+    "accuracy",
+    "init_mlp",
+    "mlp_backward",
+    "mlp_forward",
+    "mse_loss",
+    "mse_loss_vjp",
+    "two_moons",
 ]

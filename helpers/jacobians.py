@@ -135,6 +135,8 @@ def contract(G: torch.Tensor, J: torch.Tensor) -> torch.Tensor:
             f"expected J's shape to start with G's shape {fmt_shape(G.shape)}"
         )
     Gx = G.reshape(tuple(G.shape) + (1,) * (J.ndim - G.ndim))
+    if G.ndim == 0:  # a scalar output: nothing to sum (and sum(dim=()) would sum everything)
+        return Gx * J
     return (Gx * J).sum(dim=tuple(range(G.ndim)))
 
 
@@ -172,3 +174,95 @@ def flatten_jacobian(J: torch.Tensor, out_ndim: int, order: str = "row") -> torc
         perm = list(range(out_ndim))[::-1] + list(range(out_ndim, J.ndim))[::-1]
         J = J.permute(perm)
     return J.reshape(math.prod(S), math.prod(T))
+
+
+# --- Forward and reverse mode, one product at a time (chapter 3) ---------------------
+
+__all__ += ["jacobian_forward", "jacobian_reverse"]
+
+
+def _check_float(func: str, x: torch.Tensor) -> None:
+    as_tensor(func, "x", x)
+    if not x.is_floating_point():
+        raise TypeError(f"{func}: x must be a floating-point tensor, got {x.dtype}")
+
+
+def jacobian_forward(f: Callable[[torch.Tensor], torch.Tensor],
+                     x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Generalized Jacobian built column by column with forward mode (one JVP per input element).
+
+    Column ``t`` of the Jacobian is the Jacobian-vector product ``J e_t`` with the
+    one-hot direction ``e_t``, computed by :func:`torch.func.jvp`. Building the whole
+    Jacobian therefore costs ``x.numel()`` JVPs, however many outputs ``f`` has.
+    Explained in chapter 3 (forward vs reverse mode).
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor of shape ``T = x.shape`` to a tensor of any shape ``S``.
+    x : torch.Tensor
+        Point at which to differentiate, shape ``T`` (floating point).
+
+    Returns
+    -------
+    J : torch.Tensor
+        Shape ``S + T`` with ``J[s, t] = d f(x)[s] / d x[t]``, equal to :func:`jacobian`.
+    n_products : int
+        Number of JVPs computed, ``x.numel()``.
+    """
+    _check_float("jacobian_forward", x)
+    x = x.detach()
+    y = _call("jacobian_forward", f, x)
+    cols = []
+    for t in range(x.numel()):
+        direction = torch.zeros(x.numel(), dtype=x.dtype, device=x.device)
+        direction[t] = 1.0
+        _, col = torch.func.jvp(f, (x,), (direction.reshape(x.shape),))
+        cols.append(col.reshape(-1))
+    if cols:
+        J = torch.stack(cols, dim=1)
+    else:
+        J = torch.zeros(y.numel(), 0, dtype=y.dtype, device=y.device)
+    return J.reshape(tuple(y.shape) + tuple(x.shape)), len(cols)
+
+
+def jacobian_reverse(f: Callable[[torch.Tensor], torch.Tensor],
+                     x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Generalized Jacobian built row by row with reverse mode (one VJP per output element).
+
+    Row ``s`` of the Jacobian is the vector-Jacobian product ``e_s^T J`` with the
+    one-hot upstream gradient ``e_s``: :func:`torch.func.vjp` evaluates ``f`` once and
+    returns a function that is called once per output element. Building the whole
+    Jacobian therefore costs ``f(x).numel()`` VJPs, however many inputs ``f`` has.
+    Explained in chapter 3 (forward vs reverse mode).
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor of shape ``T = x.shape`` to a tensor of any shape ``S``.
+    x : torch.Tensor
+        Point at which to differentiate, shape ``T`` (floating point).
+
+    Returns
+    -------
+    J : torch.Tensor
+        Shape ``S + T`` with ``J[s, t] = d f(x)[s] / d x[t]``, equal to :func:`jacobian`.
+    n_products : int
+        Number of VJPs computed, ``f(x).numel()``.
+    """
+    _check_float("jacobian_reverse", x)
+    x = x.detach()
+    y, vjp_fn = torch.func.vjp(f, x)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"jacobian_reverse: f must return a torch.Tensor, got {type(y).__name__}")
+    rows = []
+    for s in range(y.numel()):
+        onehot = torch.zeros(y.numel(), dtype=y.dtype, device=y.device)
+        onehot[s] = 1.0
+        (row,) = vjp_fn(onehot.reshape(y.shape))
+        rows.append(row.reshape(-1))
+    if rows:
+        J = torch.stack(rows, dim=0)
+    else:
+        J = torch.zeros(0, x.numel(), dtype=y.dtype, device=y.device)
+    return J.reshape(tuple(y.shape) + tuple(x.shape)), len(rows)

@@ -129,9 +129,13 @@ def nn_linear_vjp(G: torch.Tensor, X: torch.Tensor, weight: torch.Tensor):
 
 
 def relu(Z: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``max(Z, 0)``, any shape (chapter 3, chapter 7)."""
+    """Element-wise ``max(Z, 0)``, any shape (chapter 3, chapter 7).
+
+    Uses :func:`torch.relu`, whose autograd derivative at ``Z == 0`` is 0, like
+    :func:`relu_vjp` (``torch.clamp(Z, min=0)`` would give 1 there).
+    """
     as_tensor("relu", "Z", Z)
-    return torch.clamp(Z, min=0)
+    return torch.relu(Z)
 
 
 def relu_vjp(G: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
@@ -152,7 +156,8 @@ def relu_vjp(G: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     as_tensor("relu_vjp", "G", G)
     as_tensor("relu_vjp", "Z", Z)
     check_shape("relu_vjp", "G", G, tuple(Z.shape), "Z.shape")
-    return G * (Z > 0).to(G.dtype)
+    # where, not G * mask: an inf or nan in G where Z <= 0 gives 0, as autograd does
+    return torch.where(Z > 0, G, torch.zeros((), dtype=G.dtype, device=G.device))
 
 
 def _check_logits_labels(func: str, logits: torch.Tensor, labels: torch.Tensor) -> None:

@@ -20,18 +20,21 @@ TIME_LIMIT_S = 10.0
 
 
 def _text_outputs(nb) -> list[tuple[int, str]]:
+    """Each code cell's text, concatenated (a print may arrive as several stream messages)."""
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
             continue
+        parts = []
         for o in cell.outputs:
             if o.output_type == "stream":
-                out.append((i, o.text))
+                parts.append(o.text)
             elif o.output_type in ("execute_result", "display_data"):
-                out.append((i, o.data.get("text/plain", "") + o.data.get("text/latex", "")
-                            + o.data.get("text/markdown", "")))
+                parts.append(o.data.get("text/plain", "") + o.data.get("text/latex", "")
+                             + o.data.get("text/markdown", ""))
             elif o.output_type == "error":
-                out.append((i, f"{o.ename}: {o.evalue}"))
+                parts.append(f"{o.ename}: {o.evalue}")
+        out.append((i, "".join(parts)))
     return out
 
 
