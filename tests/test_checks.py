@@ -1,0 +1,268 @@
+"""The exercise checkers (helpers/checks.py): each right implementation passes, the
+stub reports "not implemented yet", and a catalogue of wrong implementations gets the
+diagnosis that names its mistake. Also: the instructors' page lists every exercise."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+
+import helpers
+from helpers import checks
+from helpers.checks import EXERCISES
+
+from .conftest import ROOT
+
+
+def stub(*args):
+    raise NotImplementedError("ex-...: write your code here")
+
+
+def onehot(logits, labels):
+    y = torch.zeros_like(logits)
+    y[torch.arange(logits.shape[0]), labels] = 1.0
+    return y
+
+
+def jac_rows(f, x, transpose=False, dtype=None):
+    """A right Jacobian builder (one autograd VJP per output), optionally made wrong."""
+    xr = x.detach().clone().requires_grad_(True)
+    y = f(xr)
+    rows = [torch.autograd.grad(y[k], xr, retain_graph=True)[0] for k in range(y.numel())]
+    J = torch.stack(rows)
+    if dtype is not None:
+        J = J.to(dtype)
+    return J.T if transpose else J
+
+
+def jac_forward_diff(f, x, eps=1e-6):
+    cols = []
+    for j in range(x.numel()):
+        e = torch.zeros_like(x)
+        e[j] = eps
+        cols.append((f(x + e) - f(x)) / eps)
+    return torch.stack(cols, dim=1)
+
+
+def jac_sum(f, x):
+    xr = x.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(f(xr).sum(), xr)[0]
+
+
+# (checker, a right implementation, {mistake: (wrong implementation, regex of the diagnosis)})
+CATALOGUE = {
+    "ex-scalar-central-difference": (
+        checks.check_central_difference,
+        lambda f, x, eps: (f(x + eps) - f(x - eps)) / (2 * eps),
+        {
+            "forward": (lambda f, x, eps: (f(x + eps) - f(x)) / eps, "forward difference"),
+            "backward": (lambda f, x, eps: (f(x) - f(x - eps)) / eps, "backward difference"),
+            "missing 2": (lambda f, x, eps: (f(x + eps) - f(x - eps)) / eps, "2 \\* eps"),
+            "sign": (lambda f, x, eps: (f(x - eps) - f(x + eps)) / (2 * eps), "sign is flipped"),
+            "none": (lambda f, x, eps: None, "returned None"),
+            "nan": (lambda f, x, eps: float("nan"), "returned nan"),
+            "raises": (lambda f, x, eps: f(x, eps), "raised TypeError"),
+            "not a number": (lambda f, x, eps: [f(x)], "return a number"),
+        },
+    ),
+    "ex-gradient-softmax-ce": (
+        checks.check_softmax_cross_entropy_vjp,
+        lambda z, t: (torch.softmax(z, 1) - onehot(z, t)) / z.shape[0],
+        {
+            "missing 1/N": (lambda z, t: torch.softmax(z, 1) - onehot(z, t), "missing 1/N"),
+            "sign": (lambda z, t: (onehot(z, t) - torch.softmax(z, 1)) / z.shape[0],
+                     "sign is flipped"),
+            "wrong axis": (lambda z, t: (torch.softmax(z, 0) - onehot(z, t)) / z.shape[0],
+                           "wrong axis"),
+            "no one-hot": (lambda z, t: torch.softmax(z, 1) / z.shape[0],
+                           "forgot to subtract the one-hot"),
+            "transpose": (lambda z, t: ((torch.softmax(z, 1) - onehot(z, t)) / z.shape[0]).T,
+                          "transpose"),
+            "float32": (lambda z, t: ((torch.softmax(z, 1) - onehot(z, t)) / z.shape[0]).float(),
+                        "dtype torch.float32"),
+            "nan": (lambda z, t: z * float("nan"), "NaN or inf"),
+            "none": (lambda z, t: None, "is None"),
+            "extra 1/N": (lambda z, t: (torch.softmax(z, 1) - onehot(z, t)) / z.shape[0] ** 2,
+                          "extra 1/N"),
+        },
+    ),
+    "ex-jacobian-builder": (
+        checks.check_jacobian,
+        jac_rows,
+        {
+            "transpose": (lambda f, x: jac_rows(f, x, transpose=True), "transpose"),
+            "float32": (lambda f, x: jac_rows(f, x, dtype=torch.float32), "dtype torch.float32"),
+            "forward differences": (jac_forward_diff, "close but not exact"),
+            "gradient of the sum": (jac_sum, "gradient of f\\(x\\).sum\\(\\)"),
+            "none": (lambda f, x: None, "is None"),
+            "numpy": (lambda f, x: jac_rows(f, x).numpy(), "should be a torch.Tensor"),
+        },
+    ),
+    "ex-generalized-contract": (
+        checks.check_contract,
+        lambda G, J: torch.einsum("nm,nmkd->kd", G, J),
+        {
+            "input dims": (lambda G, J: (G[:, :, None, None] * J).sum((2, 3)),
+                           "summed over the input dims"),
+            "diagonal": (lambda G, J: torch.einsum("nm,nmnd->nd", G, J), "kept only the terms"),
+            "flattened": (lambda G, J: J.reshape(G.numel(), -1).T @ G.reshape(-1),
+                          "right numbers but the wrong shape"),
+            "transpose": (lambda G, J: torch.einsum("nm,nmkd->dk", G, J), "transpose"),
+            "no sum": (lambda G, J: G[:, :, None, None] * J, r"wrong shape: expected \(\d+, \d+\)"),
+            "raises": (lambda G, J: G @ J, "raised RuntimeError"),
+        },
+    ),
+    "ex-linear-vjp": (
+        checks.check_linear_vjp,
+        lambda G, X, W: (G @ W.T, X.T @ G, G.sum(0)),
+        {
+            "dW transposed": (lambda G, X, W: (G @ W.T, G.T @ X, G.sum(0)),
+                              r"dW is the transpose.*expected shape \(3, 4\), got \(4, 3\)"),
+            "dX transposed": (lambda G, X, W: (W @ G.T, X.T @ G, G.sum(0)), "dX is the transpose"),
+            "db wrong axis": (lambda G, X, W: (G @ W.T, X.T @ G, G.sum(1)),
+                              r"db has the wrong shape \(expected \(4,\), got \(2,\)\).*wrong axis"),
+            "db over all": (lambda G, X, W: (G @ W.T, X.T @ G, G.sum()), "summed over every axis"),
+            "db not summed": (lambda G, X, W: (G @ W.T, X.T @ G, G), "bias gradient is G itself"),
+            "db keepdim": (lambda G, X, W: (G @ W.T, X.T @ G, G.sum(0, keepdim=True)),
+                           r"right numbers but the wrong shape: expected \(4,\), got \(1, 4\)"),
+            "db mean": (lambda G, X, W: (G @ W.T, X.T @ G, G.mean(0)), "extra 1/N"),
+            "dW divided by N": (lambda G, X, W: (G @ W.T, X.T @ G / G.shape[0], G.sum(0)),
+                                "dW has wrong values: an extra 1/N"),
+            "sign": (lambda G, X, W: (-(G @ W.T), X.T @ G, G.sum(0)), "dX .*sign is flipped"),
+            "missing transpose raises": (lambda G, X, W: (G @ W, X.T @ G, G.sum(0)),
+                                         r"raised RuntimeError.*mat1 and mat2.*\(in <lambda>.*"
+                                         r"G of shape \(2, 4\).*transpose"),
+            "order": (lambda G, X, W: (X.T @ G, G @ W.T, G.sum(0)), "wrong order.*\\(dW, dX, db\\)"),
+            "two results": (lambda G, X, W: (G @ W.T, X.T @ G), "tuple of 3 .* length 2"),
+            "none": (lambda G, X, W: None, "returned None"),
+            "single tensor": (lambda G, X, W: G @ W.T, "got a single Tensor"),
+            "db none": (lambda G, X, W: (G @ W.T, X.T @ G, None), "db is None"),
+            "nan": (lambda G, X, W: (G @ W.T * math.inf, X.T @ G, G.sum(0)), "NaN or inf"),
+            "float32": (lambda G, X, W: (G @ W.T, (X.T @ G).float(), G.sum(0)),
+                        "dW has dtype torch.float32"),
+            "wrong values": (lambda G, X, W: (G @ W.T + 1, X.T @ G, G.sum(0)),
+                             r"dX has wrong values \(max"),
+        },
+    ),
+    "ex-linear-nn-vjp": (
+        checks.check_nn_linear_vjp,
+        lambda G, X, w: (G @ w, G.T @ X, G.sum(0)),
+        {
+            "book layout dweight": (lambda G, X, w: (G @ w, X.T @ G, G.sum(0)),
+                                    "dweight is the transpose"),
+            "dbias wrong axis": (lambda G, X, w: (G @ w, G.T @ X, G.sum(1)), "wrong axis"),
+            "raises": (lambda G, X, w: (G @ w.T, G.T @ X, G.sum(0)), "raised RuntimeError"),
+            "missing 1/N is not the issue, extra N": (
+                lambda G, X, w: (G @ w, G.T @ X * G.shape[0], G.sum(0)), "missing 1/N"),
+        },
+    ),
+    "ex-mlp-relu-vjp": (
+        checks.check_relu_vjp,
+        lambda G, Z: G * (Z > 0),
+        {
+            ">= 0": (lambda G, Z: G * (Z >= 0), "Z == 0"),
+            "mask alone": (lambda G, Z: (Z > 0).double(), "mask alone"),
+            "relu(Z)": (lambda G, Z: G * torch.relu(Z), "relu\\(Z\\)"),
+            "mask from G": (lambda G, Z: torch.relu(G), "not from G"),
+            "inverted": (lambda G, Z: G * (Z < 0), "inverted"),
+            "identity": (lambda G, Z: G, "G unchanged"),
+            "transpose": (lambda G, Z: (G * (Z > 0)).T, "transpose"),
+            "bool mask float32": (lambda G, Z: (G * (Z > 0)).float(), "float32"),
+            "raises": (lambda G, Z: G @ Z, "raised RuntimeError"),
+        },
+    ),
+}
+
+
+def test_catalogue_covers_every_exercise():
+    assert set(CATALOGUE) == set(EXERCISES)
+    for label, (checker, _, _) in CATALOGUE.items():
+        assert EXERCISES[label][0] is checker
+
+
+@pytest.mark.parametrize("label", sorted(CATALOGUE))
+def test_right_implementation_passes(label, capsys):
+    checker, right, _ = CATALOGUE[label]
+    assert checker(right) is True
+    out = capsys.readouterr().out
+    assert out.startswith(f"{label}: correct on ") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("label", sorted(CATALOGUE))
+def test_helper_itself_passes(label):
+    """The helper the exercise re-implements passes its own checker (sanity)."""
+    helper = {"ex-scalar-central-difference": None,
+              "ex-gradient-softmax-ce": helpers.softmax_cross_entropy_vjp,
+              "ex-jacobian-builder": helpers.jacobian,
+              "ex-generalized-contract": helpers.contract,
+              "ex-linear-vjp": helpers.linear_vjp,
+              "ex-linear-nn-vjp": helpers.nn_linear_vjp,
+              "ex-mlp-relu-vjp": helpers.relu_vjp}[label]
+    if helper is not None:
+        assert CATALOGUE[label][0](helper) is True
+
+
+@pytest.mark.parametrize("label", sorted(CATALOGUE))
+def test_stub_reports_not_implemented(label, capsys):
+    checker = CATALOGUE[label][0]
+    assert checker(stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+CASES = [(label, mistake) for label, (_, _, wrong) in sorted(CATALOGUE.items())
+         for mistake in wrong]
+
+
+@pytest.mark.parametrize("label,mistake", CASES, ids=[f"{a}-{b}" for a, b in CASES])
+def test_wrong_implementation_is_diagnosed(label, mistake):
+    checker, _, wrong = CATALOGUE[label]
+    fn, pattern = wrong[mistake]
+    with pytest.raises(AssertionError) as info:
+        checker(fn)
+    message = str(info.value)
+    assert message.startswith(f"{label}: ")
+    assert re.search(pattern, message), f"diagnosis {message!r} does not match {pattern!r}"
+    # the exception is raised from None: no chained traceback from inside the helpers
+    exc = info.value
+    assert exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)
+
+
+def test_checker_is_deterministic_and_does_not_touch_the_global_seed(capsys):
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    checks.check_linear_vjp(CATALOGUE["ex-linear-vjp"][1])
+    assert torch.equal(torch.rand(3), before)
+    msgs = []
+    for _ in range(2):
+        with pytest.raises(AssertionError) as info:
+            checks.check_linear_vjp(lambda G, X, W: (G @ W.T + 1e-3, X.T @ G, G.sum(0)))
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1]
+
+
+def test_student_cannot_corrupt_the_reference_inputs():
+    """A student's function that modifies its arguments in place sees copies."""
+    def in_place(G, X, W):
+        dX, dW, db = G @ W.T, X.T @ G, G.sum(0)
+        G.zero_(), X.zero_(), W.zero_()
+        return dX, dW, db
+    assert checks.check_linear_vjp(in_place) is True
+
+
+def test_shapes_are_non_square():
+    for N, D, M in checks.SHAPES:
+        assert len({N, D, M} - {1}) == len([s for s in (N, D, M) if s != 1]), (N, D, M)
+        assert D != M
+
+
+def test_instructors_page_lists_every_exercise():
+    page = (ROOT / "reference" / "instructors.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("|")]
+    for label, (checker, func, stem) in EXERCISES.items():
+        row = [r for r in rows if f"`{label}`" in r]
+        assert row, f"reference/instructors.md: no table row for {label}"
+        assert f"`{func}`" in row[0] and checker.__name__ in row[0] and stem[:2] in row[0], row[0]
