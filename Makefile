@@ -47,7 +47,7 @@ test-browser: $(STAMP)
 ## without npm the site falls back to the CDN and the build says so
 vendor:
 	@if [ -f web_vendor/VERSIONS.json ] && [ web_vendor/VERSIONS.json -nt package-lock.json ]; then :; \
-	elif command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	elif [ -f package-lock.json ] && command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
 	else echo "npm not found: web_vendor/ not installed, the site will use the CDN for MathJax and widgets"; fi
 
 ## lab: open the chapters in JupyterLab, installed into .venv on first use

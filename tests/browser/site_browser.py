@@ -1,0 +1,309 @@
+"""Machinery of the real-browser tests of the built site (``_build/html``).
+
+Run by ``make test-browser`` (``pytest tests/browser``); ``conftest.py`` re-exports the
+fixtures and the summary hook from here (a module with a unique name, so that it never
+clashes with another ``conftest``).
+
+Python playwright drives the system Chromium (``/usr/bin/chromium``; never
+``playwright install``). The site is served from a local ``http.server`` thread on
+127.0.0.1, and every request to any other host is blocked and reported.
+
+Each page is loaded once (:func:`visit`); the tests in ``test_site.py`` then check what
+that visit recorded. When Chromium, playwright, the built site or axe-core is missing the
+tests are skipped with the reason -- except with ``CI=true``, where they fail, so that CI
+can never pass without running them.
+
+Environment: ``BOOK_HTML`` (default ``<repo>/_build/html``), ``CHROMIUM`` (default
+``/usr/bin/chromium``), ``CI``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
+SCREENSHOTS = SITE.parent / "screenshots"
+REPORT_FILE = SITE.parent / "browser-report.json"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+AXE = ROOT / "web_vendor" / "axe-core" / "axe.min.js"
+ON_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 900}
+LOCAL_HOSTS = {"127.0.0.1"}
+NO_SITE = "(no built site)"
+
+
+def site_pages() -> list[str]:
+    """Every HTML page of the site, as paths relative to ``SITE``.
+
+    Leaves out Sphinx's asset folders (``_static``, ``_sources``, ``_images``...) and
+    redirect stubs (Jupyter Book's ``index.html`` only forwards to the root page).
+    """
+    if not (SITE / "index.html").is_file():
+        return []
+    pages = []
+    for path in sorted(SITE.rglob("*.html")):
+        rel = path.relative_to(SITE)
+        if any(part.startswith("_") for part in rel.parts[:-1]):
+            continue
+        head = path.read_text(errors="replace")[:2000].lower()
+        if 'http-equiv="refresh"' in head:
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+def unavailable() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not Path(CHROMIUM).is_file():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python package playwright is not installed"
+    if not (SITE / "index.html").is_file():
+        return f"no built site at {SITE} (run `make book` first)"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason``; under ``CI=true`` fail instead."""
+    SKIPPED.add(reason)
+    if ON_CI:
+        pytest.fail(f"browser tests cannot run: {reason} (CI=true: they must not be skipped)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+SKIPPED: set[str] = set()
+
+
+@dataclass
+class PageReport:
+    """What one visit of one page recorded."""
+
+    page: str
+    load_seconds: float = 0.0
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+    math_elements: int = 0
+    mathjax_containers: int = 0
+    raw_math: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    solutions: list[dict] = field(default_factory=list)
+    launch_links: list[str] = field(default_factory=list)
+    is_notebook: bool = False
+    axe_serious: list[dict] = field(default_factory=list)
+    axe_other: list[str] = field(default_factory=list)
+    screenshot: str = ""
+
+
+REPORTS: dict[str, PageReport] = {}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """Serve ``SITE`` on a free 127.0.0.1 port for the whole session."""
+    reason = unavailable()
+    if reason:
+        skip_or_fail(reason)
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(base_url):
+    """Headless system Chromium, shared by all tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_context(browser, external: list[str]):
+    """A fresh browser context that blocks (and records) every non-local request."""
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+
+    def route(r):
+        url = r.request.url
+        parsed = urlparse(url)
+        if parsed.scheme in ("http", "https", "ws", "wss") and parsed.hostname not in LOCAL_HOSTS:
+            external.append(url)
+            r.abort()
+        else:
+            r.continue_()
+
+    context.route("**/*", route)
+    return context
+
+
+WAIT_FOR_MATH = """async () => {
+  if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+    await window.MathJax.startup.promise;
+  }
+  return true;
+}"""
+
+RAW_MATH = r"""() => {
+  const root = document.querySelector('main') || document.body;
+  const copy = root.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, textarea, .highlight')
+      .forEach(e => e.remove());
+  const text = copy.textContent;
+  const found = [];
+  for (const token of ['$$', '\\(', '\\)', '\\[', '\\]', '\\begin{']) {
+    const i = text.indexOf(token);
+    if (i >= 0) found.push(token + ' in "' + text.slice(Math.max(0, i - 40), i + 40).replace(/\s+/g, ' ') + '"');
+  }
+  return found;
+}"""
+
+IMAGES = """() => Array.from(document.querySelectorAll('img')).map(img => ({
+  src: img.getAttribute('src') || '',
+  alt: img.getAttribute('alt'),
+  width: img.getBoundingClientRect().width,
+  naturalWidth: img.naturalWidth,
+  inContent: !!img.closest('main') && !!img.closest('figure, .cell_output, .output'),
+}))"""
+
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {resultTypes: ['violations']});
+  return r.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')),
+    count: v.nodes.length,
+  }));
+}"""
+
+
+def _solutions(page) -> list[dict]:
+    """Each sphinx-exercise solution: hidden before a click on its title, shown after."""
+    out = []
+    sols = page.locator("main .solution")
+    for i in range(sols.count()):
+        sol = sols.nth(i)
+        sid = sol.get_attribute("id") or f"solution #{i}"
+        classes = (sol.get_attribute("class") or "").split()
+        body = sol.locator(":scope > :not(.admonition-title):not(button)")
+        nbody = body.count()
+        before = [body.nth(k).is_visible() for k in range(nbody)]
+        title = sol.locator(":scope > .admonition-title")
+        if title.count():
+            title.first.click()
+            page.wait_for_timeout(400)  # togglebutton animates the opening
+        after = [body.nth(k).is_visible() for k in range(nbody)]
+        out.append({"id": sid, "dropdown": "dropdown" in classes, "body_parts": nbody,
+                    "visible_before": any(before), "visible_after": bool(after) and all(after)})
+    return out
+
+
+def visit(browser, base_url: str, rel: str) -> PageReport:
+    """Load one page once and record everything the tests check (cached per session)."""
+    if rel in REPORTS:
+        return REPORTS[rel]
+    rep = PageReport(page=rel)
+    context = new_context(browser, rep.external_requests)
+    page = context.new_page()
+    page.on("console", lambda m: rep.console_errors.append(f"{m.text} ({m.location.get('url', '')})")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: rep.console_errors.append(f"uncaught: {e}"))
+    page.on("requestfailed", lambda r: None if r.url in rep.external_requests
+            else rep.failed_requests.append(f"{r.url}: {r.failure}"))
+    page.on("response", lambda r: rep.failed_requests.append(f"{r.url}: HTTP {r.status}")
+            if r.status >= 400 else None)
+    try:
+        start = time.perf_counter()
+        page.goto(f"{base_url}/{rel}", wait_until="load", timeout=60_000)
+        page.evaluate(WAIT_FOR_MATH)
+        rep.load_seconds = time.perf_counter() - start
+        if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+            page.wait_for_selector(".jupyter-widgets", timeout=15_000)
+        try:
+            page.wait_for_load_state("networkidle", timeout=10_000)
+        except Exception as exc:  # noqa: BLE001 - playwright's TimeoutError
+            rep.failed_requests.append(f"network did not become idle within 10 s: {exc}")
+        rep.math_elements = page.locator("main .math").count()
+        rep.mathjax_containers = page.locator("main mjx-container").count()
+        rep.raw_math = page.evaluate(RAW_MATH)
+        rep.images = page.evaluate(IMAGES)
+        rep.launch_links = page.evaluate(
+            """() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
+                 .filter(h => h.includes('mybinder.org') || h.includes('colab.research.google.com'))""")
+        rep.is_notebook = (SITE / "_sources" / Path(rel).with_suffix(".ipynb")).is_file()
+        if rel.startswith("chapters/"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SCREENSHOTS / (Path(rel).stem + ".png")
+            page.screenshot(path=str(shot), full_page=True)
+            rep.screenshot = str(shot)
+        rep.solutions = _solutions(page)
+        if AXE.is_file():  # after opening the solutions, so that their content is checked too
+            page.add_script_tag(path=str(AXE))
+            for v in page.evaluate(AXE_RUN):
+                if v["impact"] in ("serious", "critical"):
+                    rep.axe_serious.append(v)
+                else:
+                    rep.axe_other.append(f"{v['id']} ({v['impact']}, {v['count']} nodes)")
+    finally:
+        context.close()
+    REPORTS[rel] = rep
+    return rep
+
+
+def site_size_bytes() -> int:
+    return sum(p.stat().st_size for p in SITE.rglob("*") if p.is_file())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the page count, slowest page and site size; write _build/browser-report.json."""
+    tr = terminalreporter
+    if SKIPPED and not REPORTS:
+        verdict = "FAILED (CI=true: may not skip)" if ON_CI else "skipped"
+        tr.write_sep("=", f"BROWSER TESTS {verdict.upper()}", yellow=not ON_CI, red=ON_CI, bold=True)
+        for reason in sorted(SKIPPED):
+            tr.write_line(f"browser tests {verdict}: {reason}")
+        return
+    if not REPORTS:
+        return
+    slowest = max(REPORTS.values(), key=lambda r: r.load_seconds)
+    size = site_size_bytes()
+    serious = sum(len(r.axe_serious) for r in REPORTS.values())
+    tr.write_sep("=", "browser tests")
+    tr.write_line(f"browser tests: {len(REPORTS)} pages loaded in Chromium "
+                  f"(site has {len(site_pages())} pages)")
+    tr.write_line(f"slowest page: {slowest.page} ({slowest.load_seconds:.2f} s to load + typeset math)")
+    tr.write_line(f"site size: {size / 1e6:.1f} MB in {SITE}")
+    tr.write_line(f"axe-core: {serious} serious/critical violation types "
+                  f"over {len(REPORTS)} pages")
+    if SCREENSHOTS.is_dir():
+        tr.write_line(f"screenshots: {SCREENSHOTS}")
+    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_FILE.write_text(json.dumps({
+        "pages": len(REPORTS), "site_bytes": size,
+        "slowest": {"page": slowest.page, "seconds": round(slowest.load_seconds, 3)},
+        "reports": [asdict(r) for r in REPORTS.values()],
+    }, indent=1))
