@@ -8,7 +8,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -30,12 +29,13 @@ book: $(STAMP) vendor
 	if [ $$rc -ne 0 ]; then echo "BOOK BUILD FAILED (exit $$rc)"; exit $$rc; fi
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
-## test: helper unit tests + every notebook under nbval, then the book build
-test: test-unit-and-notebooks book
+## test: helper unit tests + every notebook under nbval, then the book build, then the
+## built site in a real browser (skipped with a banner when Chromium is missing, except in CI)
+test: test-unit-and-notebooks book test-browser
 	@echo "make test: all checks passed"
 
 test-unit-and-notebooks: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests chapters --ignore=tests/browser --nbval-lax -n 2 --dist loadfile \
+	$(TEST_ENV) $(BIN)/python -m pytest tests chapters reference/notation.ipynb --ignore=tests/browser --nbval-lax -n 2 --dist loadfile \
 	  --durations=15 -p no:cacheprovider
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
