@@ -243,10 +243,12 @@ def visit(browser, base_url: str, rel: str) -> PageReport:
         rep.load_seconds = time.perf_counter() - start
         if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
             page.wait_for_selector(".jupyter-widgets", timeout=15_000)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         try:
-            page.wait_for_load_state("networkidle", timeout=10_000)
-        except Exception as exc:  # noqa: BLE001 - playwright's TimeoutError
-            rep.failed_requests.append(f"network did not become idle within 10 s: {exc}")
+            page.wait_for_load_state("networkidle", timeout=30_000)
+        except PlaywrightTimeout as exc:
+            rep.failed_requests.append(f"network did not become idle within 30 s: {exc}")
         rep.math_elements = page.locator("main .math").count()
         rep.mathjax_containers = page.locator("main mjx-container").count()
         rep.raw_math = page.evaluate(RAW_MATH)
