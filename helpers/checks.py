@@ -447,24 +447,30 @@ def check_linear_vjp(fn: Callable) -> bool:
     ``None``, NaN/inf, float32, an exception (e.g. a shape mismatch inside ``fn``).
     """
     __tracebackhide__ = True
-    label = "ex-linear-vjp"
-
-    def cases():
-        gen = _gen(5)
-        for N, D, M in SHAPES:
-            X, W, G = _rand(gen, N, D), _rand(gen, D, M), _rand(gen, N, M)
-            expected = linear_vjp(G, X, W)
-            got = _call(label, fn, (G, X, W), _shapes(G=G, X=X, W=W))
-            got = _unpack(label, got, ("dX", "dW", "db"), expected)
-            variants = ([], [], _linear_variants(G))
-            for what, g, e, v in zip(("dX", "dW", "db"), got, expected, variants):
-                _close(label, what, g, e, variants=v, n=N)
-        return "4 random non-square shapes (N, D, M)"
-
-    ok, diagnosis = _run(label, cases)
+    ok, diagnosis = _run_linear_family(
+        "ex-linear-vjp", fn, seed=5, reference=linear_vjp, weight_shape=lambda D, M: (D, M),
+        names=("G", "X", "W"), outputs=("dX", "dW", "db"))
     if diagnosis:
         raise AssertionError(diagnosis)
     return ok
+
+
+def _run_linear_family(label, fn, *, seed, reference, weight_shape, names, outputs):
+    """Shared body of the two linear-layer checkers: only the weight's layout differs."""
+
+    def cases():
+        gen = _gen(seed)
+        for N, D, M in SHAPES:
+            X, weight, G = _rand(gen, N, D), _rand(gen, *weight_shape(D, M)), _rand(gen, N, M)
+            expected = reference(G, X, weight)
+            got = _call(label, fn, (G, X, weight), _shapes(**dict(zip(names, (G, X, weight)))))
+            got = _unpack(label, got, outputs, expected)
+            variants = ([], [], _linear_variants(G))
+            for what, g, e, v in zip(outputs, got, expected, variants):
+                _close(label, what, g, e, variants=v, n=N)
+        return "4 random non-square shapes (N, D, M)"
+
+    return _run(label, cases)
 
 
 def check_nn_linear_vjp(fn: Callable) -> bool:
@@ -475,21 +481,10 @@ def check_nn_linear_vjp(fn: Callable) -> bool:
     layout (a transpose).
     """
     __tracebackhide__ = True
-    label = "ex-linear-nn-vjp"
-
-    def cases():
-        gen = _gen(6)
-        for N, D, M in SHAPES:
-            X, weight, G = _rand(gen, N, D), _rand(gen, M, D), _rand(gen, N, M)
-            expected = nn_linear_vjp(G, X, weight)
-            got = _call(label, fn, (G, X, weight), _shapes(G=G, X=X, weight=weight))
-            got = _unpack(label, got, ("dX", "dweight", "dbias"), expected)
-            variants = ([], [], _linear_variants(G))
-            for what, g, e, v in zip(("dX", "dweight", "dbias"), got, expected, variants):
-                _close(label, what, g, e, variants=v, n=N)
-        return "4 random non-square shapes (N, D, M)"
-
-    ok, diagnosis = _run(label, cases)
+    ok, diagnosis = _run_linear_family(
+        "ex-linear-nn-vjp", fn, seed=6, reference=nn_linear_vjp,
+        weight_shape=lambda D, M: (M, D), names=("G", "X", "weight"),
+        outputs=("dX", "dweight", "dbias"))
     if diagnosis:
         raise AssertionError(diagnosis)
     return ok
