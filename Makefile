@@ -37,6 +37,7 @@ test: test-unit-and-notebooks book test-browser
 test-unit-and-notebooks: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest tests chapters reference/notation.ipynb --ignore=tests/browser --nbval-lax -n 2 --dist loadfile \
 	  --durations=15 -p no:cacheprovider
+	@$(BIN)/python tests/report_times.py
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
 ## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.

@@ -6,6 +6,7 @@ determinism and time checks, which nbval does not make."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from .conftest import ROOT, chapter_paths
 
 CHAPTERS = chapter_paths()
 TIME_LIMIT_S = 10.0
+#: per-chapter times, printed by `make test` after the run
+TIMES = ROOT / "_build" / "notebook-times"
 
 
 def _text_outputs(nb) -> list[tuple[int, str]]:
@@ -65,6 +68,10 @@ def test_chapter_is_deterministic_and_fast(path):
     nb2, cells2, wall2 = _run(path)
     fastest = min(cells1, cells2)
     print(f"{path.name}: cells {cells1:.2f} s / {cells2:.2f} s, wall {wall1:.2f} s / {wall2:.2f} s")
+    TIMES.mkdir(parents=True, exist_ok=True)
+    (TIMES / f"{path.stem}.json").write_text(json.dumps(
+        {"chapter": path.stem, "cells_s": [round(cells1, 2), round(cells2, 2)],
+         "wall_s": [round(wall1, 2), round(wall2, 2)]}))
     assert fastest < TIME_LIMIT_S, f"{path.name} took {fastest:.1f} s of cell execution"
     first, second = _text_outputs(nb1), _text_outputs(nb2)
     for (i, a), (j, b) in zip(first, second):
