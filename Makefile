@@ -6,7 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-JB_FLAGS := -W -n --keep-going
+# --all: Sphinx would otherwise skip unchanged pages, so an edit to helpers/ would not
+# re-execute the notebooks that use it (execute_notebooks: force only acts on pages read)
+JB_FLAGS := --all -W -n --keep-going
 export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
