@@ -39,6 +39,7 @@ from tqdm import tqdm  # noqa: E402
 from helpers.cost import (  # noqa: E402
     RAY_SLOPES,
     fit_power_law,
+    fit_threshold,
     jacobian_bytes,
     jacobian_methods,
     layer_shape,
@@ -77,12 +78,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument("--loop-scales", type=_ints, default=[1, 2, 3, 4, 5],
                    help="scales s for helpers.jacobian (one Python-level VJP per output)")
-    p.add_argument("--jac-scales", type=_ints, default=[1, 2, 3, 4, 5, 6, 8],
+    p.add_argument("--jac-scales", type=_ints, default=[1, 2, 3, 4, 5, 6, 8, 10],
                    help="scales s for jacrev and jacfwd")
     p.add_argument("--vjp-scales", type=_ints, default=[4, 8, 16, 24, 32, 48, 64],
                    help="scales s for the two VJPs")
-    p.add_argument("--fit-from", type=int, default=3,
-                   help="fit slopes on scales >= this (small sizes measure call overhead)")
+    p.add_argument("--fit-from", type=int, default=4,
+                   help="fit the Jacobian builders' slopes on scales >= this "
+                        "(small sizes measure call overhead)")
+    p.add_argument("--vjp-fit-from", type=int, default=16,
+                   help="fit the VJPs' slopes on scales >= this (below s = 16 a VJP takes "
+                        "under a millisecond, much of it fixed call cost)")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per sweep point")
     p.add_argument("--ratio-shapes", type=_shapes, default=[(64, 1024, 1024), (64, 4096, 4096)],
                    help="NxDxM shapes for the closed-form / autograd ratio")
@@ -102,13 +107,13 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def fit_table(rows: list[dict], fit_from: int) -> list[dict]:
+def fit_table(rows: list[dict], fit_from) -> list[dict]:
     """One summary row per method: fitted slopes, theory, extrapolation to s = 64."""
     table = []
     for name in dict.fromkeys(r["method"] for r in rows):
         sel = [r for r in rows if r["method"] == name]
         kind = sel[0]["kind"]
-        use = [r for r in sel if r["s"] >= fit_from]
+        use = [r for r in sel if r["s"] >= fit_threshold(fit_from, kind)]
         if len({r["s"] for r in use}) < 2:
             use = sel  # too few large scales: fit on everything
         row = {"method": name, "scales": ",".join(str(r["s"]) for r in use)}
@@ -197,7 +202,8 @@ def _run(args: argparse.Namespace) -> int:
     rows += sweep(args.vjp_scales, vjp_methods(), repeats=args.repeats, progress=bar("VJPs"))
     write_csv(out / "sweep.csv", rows)
 
-    table = fit_table(rows, args.fit_from)
+    fit_from = {"jacobian": args.fit_from, "vjp": args.vjp_fit_from}
+    table = fit_table(rows, fit_from)
     write_csv(out / "fits.csv", table)
     ratios = measure_ratio(args.ratio_shapes, args.ratio_repeats, args.ratio_warmup,
                            args.ratio_seconds)
@@ -205,17 +211,18 @@ def _run(args: argparse.Namespace) -> int:
 
     for quantity, fname in (("seconds", "time.png"), ("bytes", "bytes.png")):
         fig, ax = plt.subplots(figsize=(6.5, 4.0))
-        plot_sweep(rows, quantity, ax, fit_from=args.fit_from)
+        plot_sweep(rows, quantity, ax, fit_from=fit_from)
         ax.set_title(f"{'Median time' if quantity == 'seconds' else 'Bytes'} against scale "
                      f"(float32, {args.threads} thread{'s' if args.threads > 1 else ''}; "
-                     f"fits on s >= {args.fit_from})")
+                     f"fits on s >= {args.fit_from} / {args.vjp_fit_from})")
         fig.tight_layout()
         fig.savefig(out / fname, dpi=120)
         plt.close(fig)
 
     N, D, M = layer_shape(TARGET_S)
     print(f"\nJacobian cost benchmark, float32, torch {torch.__version__}, "
-          f"{args.threads} thread(s); slopes fitted on s >= {args.fit_from}; "
+          f"{args.threads} thread(s); slopes fitted on s >= {args.fit_from} (Jacobians), "
+          f">= {args.vjp_fit_from} (VJPs); "
           f"extrapolated to s = {TARGET_S}: (N, D, M) = ({N}, {D}, {M})")
     head = (f"{'method':<18} {'scales':<18} {'time slope':>10} {'theory':>6} "
             f"{'bytes slope':>11} {'theory':>6} {'time at s=64':>13} {'bytes at s=64':>13}")

@@ -42,6 +42,7 @@ __all__ = [
     "checked_jacobian_bytes",
     "checked_vjp_bytes",
     "fit_power_law",
+    "fit_threshold",
     "jacobian_bytes",
     "jacobian_methods",
     "layer_shape",
@@ -548,6 +549,22 @@ def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
     return rows
 
 
+def fit_threshold(fit_from, kind: str) -> int:
+    """The smallest scale to fit for rows of ``kind``.
+
+    Parameters
+    ----------
+    fit_from : int or mapping of str to int
+        One threshold for every kind, or one per kind (``{"jacobian": 3, "vjp": 8}``);
+        a kind missing from the mapping is fitted from scale 1.
+    kind : str
+        ``"jacobian"`` or ``"vjp"``, the ``kind`` field of a :func:`sweep` row.
+    """
+    if isinstance(fit_from, int):
+        return fit_from
+    return int(fit_from.get(kind, 1))
+
+
 def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
                methods: Sequence[str] | None = None, fit: bool = True, fit_from: int = 1):
     """Log-log plot of time or bytes against the scale ``s``, one line per method.
@@ -568,9 +585,10 @@ def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
         Which methods to draw, in this order; all of them by default.
     fit : bool
         Draw the fitted lines (needs two or more scales per method).
-    fit_from : int
+    fit_from : int or mapping
         Fit only the scales ``s >= fit_from`` (small scales mostly measure the fixed
-        cost of a call); all scales if fewer than two remain.
+        cost of a call); all scales if fewer than two remain. A mapping gives one
+        threshold per kind of row (``"jacobian"``, ``"vjp"``), see :func:`fit_threshold`.
 
     Returns
     -------
@@ -592,8 +610,9 @@ def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
         xs, ys = [r["s"] for r in sel], [r[quantity] for r in sel]
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         label = name
-        fx = [x for x in xs if x >= fit_from]
-        fxy = [(x, y) for x, y in zip(xs, ys) if x >= fit_from] if len(set(fx)) >= 2 \
+        start = fit_threshold(fit_from, sel[0].get("kind", ""))
+        fx = [x for x in xs if x >= start]
+        fxy = [(x, y) for x, y in zip(xs, ys) if x >= start] if len(set(fx)) >= 2 \
             else list(zip(xs, ys))
         if fit and len({x for x, _ in fxy}) >= 2:
             law = fit_power_law([x for x, _ in fxy], [y for _, y in fxy])
