@@ -5,7 +5,8 @@ One module per concept (see each module's docstring for the chapter that explain
 - :mod:`helpers.shapes`    -- shape checks that raise ``ValueError`` naming the shapes
 - :mod:`helpers.jacobians` -- explicit (generalized) Jacobians, contraction, flattening
 - :mod:`helpers.layers`    -- linear layer, ReLU, softmax cross-entropy and their VJPs
-- :mod:`helpers.compare`   -- a comparison printout that also asserts
+- :mod:`helpers.compare`   -- a comparison printout that also asserts; failure demos
+- :mod:`helpers.glue`      -- numbers in the prose, glued from the code (myst-nb)
 - :mod:`helpers.plotting`  -- the book's figures and style
 - :mod:`helpers.calculus_plots` -- figures of chapters 1 and 2 (tangent, chain graph,
   finite-difference error, contours with gradient arrows)
@@ -16,7 +17,8 @@ One module per concept (see each module's docstring for the chapter that explain
 Importing this package has no side effects (no seeding, no rcParams changes).
 """
 
-from .compare import compare
+from .compare import FailureDemoPassed, compare, expect_wrong, rejects
+from .glue import glue
 from .jacobians import contract, flatten_jacobian, jacobian, numerical_jacobian
 from .jacobians import jacobian_forward, jacobian_reverse
 from .layers import (
@@ -32,7 +34,11 @@ from .mlp import (accuracy, init_mlp, mlp_backward, mlp_forward, mse_loss, mse_l
                   two_moons)
 
 __all__ = [
+    "FailureDemoPassed",
     "compare",
+    "expect_wrong",
+    "glue",
+    "rejects",
     "contract",
     "flatten_jacobian",
     "jacobian",

@@ -3,6 +3,12 @@
 ``compare("dX", dX, J_X_contracted)`` prints one line such as
 ``dX          close   max|diff| 2.2e-16`` and then calls
 :func:`torch.testing.assert_close`, so the chapter both shows and checks.
+
+A *failure demo* (a wrong formula shown being rejected) is written
+``expect_wrong("dX: X^T G", X.T @ G, dX_autograd)`` or, around any check,
+``with rejects("wrong rule"): ...``: both print the rejection and raise
+:class:`FailureDemoPassed` if nothing was rejected, so a demo that stops failing
+fails the chapter. No chapter relies on nbval's ``raises-exception`` tag.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import torch
 
 from .shapes import as_tensor, fmt_shape
 
-__all__ = ["compare"]
+__all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 
 
 def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
@@ -63,3 +69,89 @@ def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
     print(f"{name:<28} {verdict:<6} max|diff| {diff:.1e}")
     torch.testing.assert_close(a, e, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")
     return diff
+
+
+class FailureDemoPassed(AssertionError):
+    """A failure demo's wrong formula was accepted: the demo (or the check) is broken."""
+
+
+class rejects:
+    """Context manager for a failure demo: the block must be rejected by a check.
+
+    ``with rejects("u'v' for (uv)'"): compare(...)`` runs the block; if it raises one
+    of ``errors`` (by default ``AssertionError`` from :func:`compare` or
+    ``ValueError`` from a shape check), the diagnosis is printed and the error is
+    swallowed, because the rejection is what the demo teaches. If the block finishes
+    without raising, :class:`FailureDemoPassed` is raised: a wrong formula that stops
+    failing (or a check that stopped checking) makes the chapter, and ``make test``,
+    fail.
+
+    Parameters
+    ----------
+    name : str
+        What the wrong formula is, printed with the outcome.
+    errors : exception type or tuple of types
+        The errors that count as a rejection.
+    match : str, optional
+        A substring the error's message must contain (e.g. ``"shape"``), so that a demo
+        rejected for another reason than the one the prose gives fails too.
+    """
+
+    def __init__(self, name: str, errors=(AssertionError, ValueError), *,
+                 match: str | None = None):
+        self.name = name
+        self.errors = errors if isinstance(errors, tuple) else (errors,)
+        self.match = match
+        self.message: str | None = None
+
+    def __enter__(self) -> "rejects":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            raise FailureDemoPassed(
+                f"{self.name}: the wrong formula was accepted -- this failure demo no longer "
+                f"fails (was the formula corrected, or is the check disabled?)")
+        if isinstance(exc, FailureDemoPassed) or not issubclass(exc_type, self.errors):
+            return False  # an unexpected error propagates unchanged
+        text = str(exc).strip()
+        if self.match is not None and self.match not in text:
+            raise FailureDemoPassed(
+                f"{self.name}: rejected, but not for the expected reason "
+                f"(message lacks {self.match!r}): {text.splitlines()[0] if text else ''}")
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), exc_type.__name__)
+        self.message = text
+        print(f"  -> rejected, as it should be ({exc_type.__name__}): {first}")
+        return True
+
+
+def expect_wrong(name: str, got: torch.Tensor, expected: torch.Tensor, *,
+                 match: str | None = None, **tolerances) -> str:
+    """Show that :func:`compare` rejects a wrong formula, and fail if it does not.
+
+    Parameters
+    ----------
+    name : str
+        Label of the comparison, as for :func:`compare`.
+    got : torch.Tensor
+        The value of the wrong formula.
+    expected : torch.Tensor
+        An independently computed right value.
+    match : str, optional
+        A substring the rejection message must contain.
+    **tolerances
+        ``rtol`` and ``atol``, passed to :func:`compare`.
+
+    Returns
+    -------
+    str
+        The rejection message (the diagnosis the reader sees).
+
+    Raises
+    ------
+    FailureDemoPassed
+        If ``compare`` accepts ``got``.
+    """
+    with rejects(name, match=match) as demo:
+        compare(name, got, expected, **tolerances)
+    return demo.message or ""
