@@ -234,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
               f"{_human_bytes(r['bytes_at_64']):>13}")
     exact_j = jacobian_bytes(N, D, M, 4)
     print(f"exact bytes at s={TARGET_S}: explicit Jacobian {exact_j} = {_human_bytes(exact_j)} "
-          f"({exact_j / 1e9:.1f} GB); VJP tensors {_human_bytes(vjp_bytes(N, D, M, 4))}")
+          f"({exact_j / 1e9:.1f} GB); VJP reads (G, X, W) + writes (dX, dW, db) {_human_bytes(vjp_bytes(N, D, M, 4))}")
     print("\nclosed-form VJP / autograd backward (medians of interleaved runs after "
           f"{args.ratio_warmup} warm-up runs; goal <= 1.1):")
     for r in ratios:

@@ -90,7 +90,10 @@ def test_bytes_formulas():
     # the handout's example: 64*4096*64*4096 float32 numbers = 2**38 bytes = 256 GiB
     assert jacobian_bytes(64, 4096, 4096, 4) == 256 * 2**30 == 2**38
     assert jacobian_bytes(2, 3, 5, 8) == 2 * 5 * 2 * 3 * 8
-    assert vjp_bytes(2, 3, 5, 8) == (2 * 5 + 2 * 3 + 3 * 5 + 5) * 8
+    # reads G (2x5), X (2x3), W (3x5); writes dX (2x3), dW (3x5), db (5,)
+    assert vjp_bytes(2, 3, 5, 8) == (10 + 6 + 15 + 6 + 15 + 5) * 8
+    # the handout's layer: 64x4096 G, X, dX; 4096x4096 W, dW; 4096 db, float32
+    assert vjp_bytes(64, 4096, 4096, 4) == (3 * 64 * 4096 + 2 * 4096**2 + 4096) * 4
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -100,7 +103,7 @@ def test_bytes_from_tensors_equal_formula(dtype):
     J = jacobian(lambda X_: X_ @ W + b, X)
     item = torch.empty((), dtype=dtype).element_size()
     assert checked_jacobian_bytes(J, N, D, M) == N * M * N * D * item == tensor_bytes(J)
-    assert checked_vjp_bytes(G, linear_vjp(G, X, W), N, D, M) == vjp_bytes(N, D, M, item)
+    assert checked_vjp_bytes(G, X, W, linear_vjp(G, X, W), N, D, M) == vjp_bytes(N, D, M, item)
 
 
 def test_bytes_reject_bad_input():
@@ -114,7 +117,9 @@ def test_bytes_reject_bad_input():
         checked_jacobian_bytes(torch.zeros(2, 3, 4, 2), 2, 4, 3)
     X, W, b, G = make_layer(2, 4, 3)
     with pytest.raises(ValueError):
-        checked_vjp_bytes(G, linear_vjp(G, X, W)[:2], 2, 4, 3)
+        checked_vjp_bytes(G, X, W, linear_vjp(G, X, W)[:2], 2, 4, 3)
+    with pytest.raises(ValueError, match=r"\(4, 3\)"):  # W of the wrong shape
+        checked_vjp_bytes(G, X, W.T, linear_vjp(G, X, W), 2, 4, 3)
     with pytest.raises(TypeError):
         tensor_bytes([1.0, 2.0])
 
