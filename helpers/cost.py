@@ -869,7 +869,9 @@ def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
         One row per (scale, method): ``method``, ``kind``, ``s``, ``N``, ``D``, ``M``,
         ``dtype``, ``bytes`` (the Jacobian's, or what the VJP reads and writes:
         :func:`vjp_bytes`), ``peak`` (measured by :func:`peak_bytes`: what the call
-        allocates at its peak), ``flops`` (:func:`method_flops`), ``seconds``.
+        allocates at its peak), ``flops`` (:func:`method_flops`), ``seconds`` (the
+        median) and ``seconds_min`` (the fastest run: on a shared machine the run least
+        disturbed by other programs, the robust basis for asserting a speed claim).
     """
     scales = [_positive_int("sweep", "scale", s) for s in scales]
     if not methods:
@@ -901,12 +903,13 @@ def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
         peak, out = peak_bytes(run)
         del out
         # the two untimed calls above were warm-up runs
-        seconds = median_times({method.name: run}, repeats=repeats,
-                               warmup=max(warmup - 2, 0))[method.name]
+        samples = timing_samples({method.name: run}, repeats=repeats,
+                                 warmup=max(warmup - 2, 0))[method.name]
+        seconds = statistics.median(samples)
         rows.append({"method": method.name, "kind": method.kind, "s": s, "N": N, "D": D,
                      "M": M, "dtype": str(dtype).replace("torch.", ""), "bytes": nbytes,
                      "peak": peak, "flops": method_flops(method.name, N, D, M),
-                     "seconds": seconds})
+                     "seconds": seconds, "seconds_min": min(samples)})
     return rows
 
 
