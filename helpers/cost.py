@@ -534,6 +534,12 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     process's peak resident memory it does not depend on the allocator's caching or on
     the operating system.
 
+    It reads the profiler's raw results through private interfaces
+    (``torch.autograd._enable_profiler``, ``experimental_event_tree``), skipping the
+    costly construction of the profiler's event tables; checked on the pinned torch
+    version by ``tests/test_cost.py``. The profiler's C++ start/stop log lines, written
+    to file descriptor 2, are silenced during the call.
+
     Parameters
     ----------
     fn : callable
