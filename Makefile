@@ -63,9 +63,9 @@ lab: $(STAMP)
 clean-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks chapters/*.ipynb
 
-## bench: explicit Jacobians vs VJPs, timed (CSV, plots, table in benchmarks/results/)
+## bench: explicit Jacobians vs VJPs: time, measured peak memory, fits (CSV, plots, table.md in benchmarks/results/; < 2 min)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/jacobian_cost.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/jacobian_cost.py
 
 ## student: student copies in student/ (no solutions; code exercises left as stubs)
 student: $(STAMP)

@@ -8,12 +8,18 @@ functions, so that the book and the benchmark measure the same thing in the same
   handout's ``N = 64, D = M = 4096`` at ``s = 64``);
 - :func:`jacobian_bytes` and :func:`vjp_bytes` are the byte-count formulas, and
   :func:`checked_jacobian_bytes` / :func:`checked_vjp_bytes` read the bytes from the
-  tensors themselves and assert that they equal the formulas;
+  tensors themselves after checking their shapes;
 - :func:`median_time`, :func:`median_times` and :func:`timing_samples` time with
   :func:`time.perf_counter`;
 - :func:`sweep` runs a set of :class:`Method` objects over a list of scales;
-- :func:`fit_power_law` fits ``y = c x**slope`` on log-log axes, and
-  :meth:`PowerLaw.predict` extrapolates the fit.
+- :func:`peak_bytes` measures the CPU allocator's peak during a call (PyTorch's
+  profiler, memory events), :func:`saved_for_backward` the tensors autograd saves;
+- :func:`method_flops` is the exact FLOP count of each method (checked against
+  :class:`torch.utils.flop_counter.FlopCounterMode` in the tests and in chapter 6);
+- :func:`fit_power_law` fits ``y = c x**slope`` on log-log axes with the slope's
+  standard error; :func:`fit_method` applies the book's one rule for when a fit is
+  supported, and :func:`extrapolate_seconds` extrapolates only a fit within
+  :data:`MAX_SLOPE_DEVIATION` of theory, otherwise anchors on the exact count.
 
 All measurements use the layer ``Y = X @ W + b`` with ``X`` (N, D), ``W`` (D, M),
 ``b`` (M,) and upstream gradient ``G`` (N, M). Importing this module has no side
@@ -23,9 +29,12 @@ effects.
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import sys
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -35,21 +44,31 @@ from .layers import linear_vjp
 from .shapes import as_tensor, check_shape, fmt_shape
 
 __all__ = [
+    "MAX_SLOPE_DEVIATION",
+    "MIN_FIT_POINTS",
+    "MIN_FIT_SPAN",
+    "MIN_FLOPS_PER_CALL",
     "OKABE_ITO",
     "RAY_SLOPES",
     "Method",
     "PowerLaw",
     "checked_jacobian_bytes",
     "checked_vjp_bytes",
+    "extrapolate_seconds",
+    "fit_method",
     "fit_power_law",
-    "fit_threshold",
     "jacobian_bytes",
     "jacobian_methods",
     "layer_shape",
     "make_layer",
     "median_time",
+    "matmul_shapes",
     "median_times",
+    "method_calls",
+    "method_flops",
+    "peak_bytes",
     "plot_sweep",
+    "saved_for_backward",
     "sweep",
     "tensor_bytes",
     "timing_samples",
@@ -62,7 +81,7 @@ __all__ = [
 #: the explicit Jacobian holds ``N**2 D M`` numbers (slope 4) and a builder that makes one
 #: dense VJP (or JVP) per output (input) element does ``N M`` (``N D``) products of
 #: ``N D M`` multiply-adds each (slope 5); the VJP does ``2 N D M`` multiply-adds (slope 3)
-#: and touches ``N M + N D + D M + M`` numbers (slope 2 as ``s`` grows).
+#: and reads and writes ``N M + 2 N D + 2 D M + M`` numbers (:func:`vjp_bytes`; slope 2).
 RAY_SLOPES = {"jacobian_bytes": 4, "jacobian_time": 5, "vjp_bytes": 2, "vjp_time": 3}
 
 #: Okabe-Ito colours, distinguishable with the common forms of colour blindness.
@@ -121,18 +140,27 @@ def jacobian_bytes(N: int, D: int, M: int, itemsize: int) -> int:
 
 
 def vjp_bytes(N: int, D: int, M: int, itemsize: int) -> int:
-    """Bytes a closed-form VJP receives and returns: ``G``, ``dX``, ``dW``, ``db``.
+    """Bytes of a linear layer's VJP: what it reads (G, X, W) plus what it writes (dX, dW, db).
 
-    ``(N*M + N*D + D*M + M) * itemsize``: the upstream gradient G (N, M) and the three
-    gradients (N, D), (D, M), (M,). The inputs X and W add another ``N*D + D*M``; either
-    way the count grows like ``N D + D M + N M``, never like a product of three sizes.
+    The one definition of the VJP's memory used throughout the book. The VJP
+    ``dX = G @ W.T``, ``dW = X.T @ G``, ``db = G.sum(0)`` reads the upstream gradient
+    G (N, M), the input X (N, D) and the weights W (D, M), and writes dX (N, D),
+    dW (D, M) and db (M,)::
+
+        reads  = N*M + N*D + D*M
+        writes = N*D + D*M + M
+        vjp_bytes = (reads + writes) * itemsize = (N*M + 2*N*D + 2*D*M + M) * itemsize
+
+    The bias b is not read (db does not depend on it). The count grows like
+    ``N D + D M + N M``, never like a product of three sizes as the explicit
+    Jacobian's ``N**2 D M`` does.
 
     Parameters
     ----------
     N, D, M : int
         Batch size, input features, output features (positive).
     itemsize : int
-        Bytes per number.
+        Bytes per number: 4 for float32, 8 for float64.
 
     Returns
     -------
@@ -140,7 +168,9 @@ def vjp_bytes(N: int, D: int, M: int, itemsize: int) -> int:
     """
     for name, v in (("N", N), ("D", D), ("M", M), ("itemsize", itemsize)):
         _positive_int("vjp_bytes", name, v)
-    return (N * M + N * D + D * M + M) * itemsize
+    reads = N * M + N * D + D * M      # G, X, W
+    writes = N * D + D * M + M         # dX, dW, db
+    return (reads + writes) * itemsize
 
 
 def tensor_bytes(*tensors: torch.Tensor) -> int:
@@ -163,7 +193,7 @@ def tensor_bytes(*tensors: torch.Tensor) -> int:
 
 
 def checked_jacobian_bytes(J: torch.Tensor, N: int, D: int, M: int) -> int:
-    """Bytes of an explicit Jacobian read from the tensor, asserted equal to the formula.
+    """Bytes of an explicit Jacobian read from the tensor, after checking its shape.
 
     Parameters
     ----------
@@ -181,25 +211,27 @@ def checked_jacobian_bytes(J: torch.Tensor, N: int, D: int, M: int) -> int:
     ------
     ValueError
         If ``J`` does not have shape ``(N, M, N, D)``.
-    AssertionError
-        If the measured bytes differ from :func:`jacobian_bytes` (cannot happen for a
-        dense tensor; the assert documents that the formula is the tensor's size).
+
+    Notes
+    -----
+    For a dense tensor of the checked shape this equals :func:`jacobian_bytes` by
+    construction; what the builder really allocates is measured by :func:`peak_bytes`.
     """
     check_shape("checked_jacobian_bytes", "J", J, (N, M, N, D), "(N, M, N, D)")
-    measured = tensor_bytes(J)
-    formula = jacobian_bytes(N, D, M, J.element_size())
-    assert measured == formula, f"Jacobian holds {measured} bytes, formula says {formula}"
-    return measured
+    return tensor_bytes(J)
 
 
-def checked_vjp_bytes(G: torch.Tensor, grads: Sequence[torch.Tensor], N: int, D: int,
-                      M: int) -> int:
-    """Bytes of ``G`` and the gradients ``(dX, dW, db)``, asserted equal to :func:`vjp_bytes`.
+def checked_vjp_bytes(G: torch.Tensor, X: torch.Tensor, W: torch.Tensor,
+                      grads: Sequence[torch.Tensor], N: int, D: int, M: int) -> int:
+    """Bytes the VJP reads (``G``, ``X``, ``W``) and writes (``dX``, ``dW``, ``db``), read
+    from the tensors themselves after checking their shapes.
 
     Parameters
     ----------
     G : torch.Tensor
         Upstream gradient, shape ``(N, M)``.
+    X, W : torch.Tensor
+        The layer's input ``(N, D)`` and weights ``(D, M)``.
     grads : sequence of torch.Tensor
         ``(dX, dW, db)`` of shapes ``(N, D)``, ``(D, M)``, ``(M,)``.
     N, D, M : int
@@ -208,6 +240,8 @@ def checked_vjp_bytes(G: torch.Tensor, grads: Sequence[torch.Tensor], N: int, D:
     Returns
     -------
     int
+        ``sum(t.element_size() * t.numel())`` over the six tensors; equal to
+        :func:`vjp_bytes` for dense tensors of one dtype.
 
     Raises
     ------
@@ -218,13 +252,12 @@ def checked_vjp_bytes(G: torch.Tensor, grads: Sequence[torch.Tensor], N: int, D:
         raise ValueError(f"checked_vjp_bytes: expected grads (dX, dW, db), got {len(grads)} items")
     dX, dW, db = grads
     check_shape("checked_vjp_bytes", "G", G, (N, M), "(N, M)")
+    check_shape("checked_vjp_bytes", "X", X, (N, D), "(N, D)")
+    check_shape("checked_vjp_bytes", "W", W, (D, M), "(D, M)")
     check_shape("checked_vjp_bytes", "dX", dX, (N, D), "(N, D)")
     check_shape("checked_vjp_bytes", "dW", dW, (D, M), "(D, M)")
     check_shape("checked_vjp_bytes", "db", db, (M,), "(M,)")
-    measured = tensor_bytes(G, dX, dW, db)
-    formula = vjp_bytes(N, D, M, G.element_size())
-    assert measured == formula, f"VJP tensors hold {measured} bytes, formula says {formula}"
-    return measured
+    return tensor_bytes(G, X, W, dX, dW, db)
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -321,10 +354,18 @@ class PowerLaw:
         The exponent: the slope of ``log y`` against ``log x``.
     intercept : float
         ``log y`` at ``x = 1`` (natural log).
+    stderr : float
+        Standard error of the slope from the residuals of the fit,
+        ``sqrt(sum(residual**2) / (n - 2) / sum((log x - mean)**2))``; ``nan`` with two
+        points (a line through two points has no residual to estimate it from).
+    n : int
+        Number of points fitted.
     """
 
     slope: float
     intercept: float
+    stderr: float = float("nan")
+    n: int = 0
 
     def predict(self, x: float) -> float:
         """Extrapolate (or interpolate) the fit: ``exp(intercept) * x**slope``, for ``x > 0``."""
@@ -334,7 +375,7 @@ class PowerLaw:
 
 
 def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
-    """Least-squares fit of ``log y = intercept + slope * log x``.
+    """Least-squares fit of ``log y = intercept + slope * log x``, with the slope's standard error.
 
     Parameters
     ----------
@@ -359,7 +400,326 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
     if sxx == 0:
         raise ValueError("fit_power_law: all x are equal; the slope is undefined")
     slope = sum((a - mx) * (c - my) for a, c in zip(lx, ly)) / sxx
-    return PowerLaw(slope=slope, intercept=my - slope * mx)
+    intercept = my - slope * mx
+    n = len(xs)
+    stderr = float("nan")
+    if n > 2:
+        rss = sum((c - intercept - slope * a) ** 2 for a, c in zip(lx, ly))
+        stderr = math.sqrt(rss / (n - 2) / sxx)
+    return PowerLaw(slope=slope, intercept=intercept, stderr=stderr, n=n)
+
+
+# --- exact counts ------------------------------------------------------------------------
+
+def method_flops(name: str, N: int, D: int, M: int) -> int:
+    """Exact FLOPs of a method's matrix products, as ``FlopCounterMode`` counts them.
+
+    Two FLOPs per multiply-add; additions outside matrix products (the bias, ``db``) are
+    not counted, as ``FlopCounterMode`` does not count them.
+
+    - ``"helpers.jacobian"``: the forward pass ``2NDM`` plus ``NM`` VJPs of ``2NDM``;
+    - ``"jacrev"``: the forward pass plus one batched product, ``2 N**2 D M**2``;
+    - ``"jacfwd"``: one batched product ``2 N**2 D**2 M`` plus two products of the
+      forward pass's size: the forward pass itself and the product rule's term
+      ``X @ dW`` with the zero tangent ``dW`` of ``W`` (PyTorch's forward rule for ``mm``
+      evaluates both terms of ``d(XW) = dX W + X dW``);
+    - ``"closed-form VJP"``, ``"autograd backward"``: ``G @ W.T`` and ``X.T @ G``, ``4NDM``.
+
+    Parameters
+    ----------
+    name : str
+        A method name from :func:`jacobian_methods` or :func:`vjp_methods`.
+    N, D, M : int
+        The layer's sizes.
+
+    Returns
+    -------
+    int
+    """
+    for nm, v in (("N", N), ("D", D), ("M", M)):
+        _positive_int("method_flops", nm, v)
+    layer = 2 * N * D * M
+    counts = {"helpers.jacobian": layer + N * M * layer,
+              "jacrev": layer + 2 * N**2 * D * M**2,
+              "jacfwd": 2 * layer + 2 * N**2 * D**2 * M,
+              "closed-form VJP": 2 * layer,
+              "autograd backward": 2 * layer}
+    if name not in counts:
+        raise ValueError(f"method_flops: unknown method {name!r}, expected one of {list(counts)}")
+    return counts[name]
+
+
+def method_calls(name: str, N: int, D: int, M: int) -> int:
+    """Number of matrix-product kernel calls a method makes (``helpers.jacobian``: ``NM + 1``).
+
+    Parameters
+    ----------
+    name : str
+        A method name from :func:`jacobian_methods` or :func:`vjp_methods`.
+    N, D, M : int
+        The layer's sizes.
+
+    Returns
+    -------
+    int
+    """
+    calls = {"helpers.jacobian": N * M + 1, "jacrev": 2, "jacfwd": 3,
+             "closed-form VJP": 2, "autograd backward": 2}
+    if name not in calls:
+        raise ValueError(f"method_calls: unknown method {name!r}, expected one of {list(calls)}")
+    return calls[name]
+
+
+def matmul_shapes(fn: Callable[[], object]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The operand shapes of every matrix product (``aten.mm``/``bmm``) ``fn()`` runs.
+
+    Recorded with a :class:`torch.utils._python_dispatch.TorchDispatchMode`, i.e. the
+    products the kernels really compute, after ``torch.func`` has batched them.
+
+    Returns
+    -------
+    list of (shape, shape)
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: list = []
+
+    class _Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten.mm.default, torch.ops.aten.bmm.default,
+                        torch.ops.aten.addmm.default):
+                a, b_ = args[-2], args[-1]
+                calls.append((tuple(a.shape), tuple(b_.shape)))
+            return func(*args, **(kwargs or {}))
+
+    with _Log():
+        fn()
+    return calls
+
+
+# --- measured memory ---------------------------------------------------------------------
+
+@contextmanager
+def _quiet_stderr_fd():
+    """Silence file descriptor 2 (the profiler's C++ start/stop log lines) for a moment."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+    except (AttributeError, OSError, ValueError):
+        fd = 2
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no file descriptor 2 to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
+    """The CPU allocator's peak during ``fn()``, measured, and ``fn()``'s result.
+
+    PyTorch's profiler (``profile_memory=True``) records one event per allocation and
+    per free made through PyTorch's CPU allocator, with its size (negative for a
+    free). Summed in time order they give the bytes allocated since the call began; the
+    peak of that running sum is returned. Tensors that existed before the call (the
+    layer's ``X``, ``W``, ``G``) are not counted; the result, still alive when the call
+    returns, is. Buffers the BLAS library allocates on its own (outside PyTorch's
+    allocator) are not seen. Deterministic: it counts bytes, not pages, so unlike a
+    process's peak resident memory it does not depend on the allocator's caching or on
+    the operating system.
+
+    It reads the profiler's raw results through private interfaces
+    (``torch.autograd._enable_profiler``, ``experimental_event_tree``), skipping the
+    costly construction of the profiler's event tables; checked on the pinned torch
+    version by ``tests/test_cost.py``. The profiler's C++ start/stop log lines, written
+    to file descriptor 2, are silenced during the call.
+
+    Parameters
+    ----------
+    fn : callable
+        Called once, with no arguments.
+
+    Returns
+    -------
+    (int, object)
+        Peak bytes (at least 0) and the value ``fn()`` returned.
+    """
+    from torch._C._profiler import _EventType, _ExperimentalConfig
+    from torch.autograd import (ProfilerActivity, ProfilerConfig, ProfilerState,
+                                _disable_profiler, _enable_profiler, _prepare_profiler)
+
+    config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False,
+                            _ExperimentalConfig())
+    activities = {ProfilerActivity.CPU}
+    with _quiet_stderr_fd():
+        _prepare_profiler(config, activities)
+        _enable_profiler(config, activities)
+        try:
+            out = fn()
+        finally:
+            result = _disable_profiler()
+    events = []
+    stack = list(result.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        if e.typed[0] == _EventType.Allocation and str(e.typed[1].device) == "cpu":
+            events.append((e.start_time_ns, e.typed[1].alloc_size))
+        stack.extend(e.children)
+    events.sort(key=lambda ev: ev[0])
+    current = peak = 0
+    for _, size in events:
+        current += size
+        peak = max(peak, current)
+    return peak, out
+
+
+@dataclass(frozen=True)
+class SavedTensors:
+    """What autograd saved for the backward pass during a forward pass.
+
+    Attributes
+    ----------
+    total : int
+        Bytes of the distinct storages saved (a tensor saved twice counts once).
+    new : int
+        Of those, the bytes of storages not in ``exclude`` (parameters and inputs, which
+        exist anyway): the memory the forward pass keeps alive only for the backward pass.
+    shapes : list of tuple
+        ``(shape, nbytes, is_new)`` of every distinct saved storage, in saving order.
+    result : object
+        What the forward function returned.
+    """
+
+    total: int
+    new: int
+    shapes: list = field(default_factory=list)
+    result: object = None
+
+
+def saved_for_backward(fn: Callable[[], object], exclude: Sequence[torch.Tensor] = ()
+                       ) -> SavedTensors:
+    """Run ``fn()`` and measure the tensors autograd saves for the backward pass.
+
+    Uses :func:`torch.autograd.graph.saved_tensors_hooks`: every tensor an operation
+    saves passes through the pack hook, which records its storage (pointer and bytes).
+
+    Parameters
+    ----------
+    fn : callable
+        The forward computation, with inputs that require grad.
+    exclude : sequence of torch.Tensor
+        Tensors whose storages exist anyway (parameters, the batch): counted in
+        ``total`` but not in ``new``.
+
+    Returns
+    -------
+    SavedTensors
+    """
+    known = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, tuple] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in seen:
+            seen[st.data_ptr()] = (tuple(t.shape), st.nbytes(), st.data_ptr() not in known)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    shapes = list(seen.values())
+    return SavedTensors(total=sum(nb for _, nb, _ in shapes),
+                        new=sum(nb for _, nb, is_new in shapes if is_new),
+                        shapes=shapes, result=out)
+
+
+# --- the fitting rule ----------------------------------------------------------------------
+
+#: A fit needs at least this many distinct scales ...
+MIN_FIT_POINTS = 3
+#: ... spanning at least this factor (largest / smallest scale) ...
+MIN_FIT_SPAN = 2.0
+#: ... among the scales where each matrix-product call does at least this many FLOPs: below
+#: it, a call's fixed cost (tens of microseconds) outweighs its arithmetic, and the time
+#: follows the number of calls rather than the work.
+MIN_FLOPS_PER_CALL = 10**6
+#: A fitted time slope is extrapolated only if it lies within this of the theory.
+MAX_SLOPE_DEVIATION = 0.5
+
+
+def fit_method(rows: Sequence[dict], quantity: str = "seconds"):
+    """The book's one rule for fitting a method's slope (chapter 6 and the benchmark).
+
+    Keep the rows whose work per matrix-product call, ``method_flops / method_calls``,
+    is at least :data:`MIN_FLOPS_PER_CALL`; fit only if at least :data:`MIN_FIT_POINTS`
+    distinct scales remain and they span at least :data:`MIN_FIT_SPAN`.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`sweep` rows of one method.
+    quantity : str
+        The field to fit (``"seconds"``, ``"bytes"`` or ``"peak"``).
+
+    Returns
+    -------
+    (PowerLaw or None, list of int, str)
+        The fit (``None`` if the rule refuses it), the scales it used (or would have),
+        and the reason in words.
+    """
+    if not rows:
+        raise ValueError("fit_method: no rows")
+    names = {r["method"] for r in rows}
+    if len(names) != 1:
+        raise ValueError(f"fit_method: rows of one method expected, got {sorted(names)}")
+    use = [r for r in rows
+           if method_flops(r["method"], r["N"], r["D"], r["M"])
+           / method_calls(r["method"], r["N"], r["D"], r["M"]) >= MIN_FLOPS_PER_CALL]
+    scales = sorted({r["s"] for r in use})
+    if len(scales) < MIN_FIT_POINTS:
+        return None, scales, (f"only {len(scales)} scale(s) with >= {MIN_FLOPS_PER_CALL:.0e} "
+                              f"FLOPs per call (need {MIN_FIT_POINTS})")
+    if scales[-1] / scales[0] < MIN_FIT_SPAN:
+        return None, scales, (f"scales {scales[0]}..{scales[-1]} span "
+                              f"{scales[-1] / scales[0]:.2g}x < {MIN_FIT_SPAN:g}x")
+    law = fit_power_law([r["s"] for r in use], [r[quantity] for r in use])
+    return law, scales, f"{len(scales)} scales spanning {scales[-1] / scales[0]:.3g}x"
+
+
+def extrapolate_seconds(rows: Sequence[dict], target_s: int, theory: float,
+                        ratio: int = 64) -> dict:
+    """Time of a method at scale ``target_s``, from a fit only if the fit is trustworthy.
+
+    If :func:`fit_method` supports a fit and its slope is within
+    :data:`MAX_SLOPE_DEVIATION` of ``theory``, the fit is extrapolated (``basis="fit"``).
+    Otherwise the prediction is anchored on the exact count (``basis="count"``): the
+    measured seconds per FLOP at the largest scale measured times
+    :func:`method_flops` at ``target_s``.
+
+    Returns
+    -------
+    dict
+        ``seconds``, ``basis`` (``"fit"`` or ``"count"``), ``law`` (PowerLaw or None),
+        ``scales`` (used by the fit), ``reason``.
+    """
+    law, scales, reason = fit_method(rows, "seconds")
+    N, D, M = layer_shape(target_s, ratio)
+    name = rows[0]["method"]
+    if law is not None and abs(law.slope - theory) <= MAX_SLOPE_DEVIATION:
+        return {"seconds": law.predict(target_s), "basis": "fit", "law": law,
+                "scales": scales, "reason": reason}
+    if law is not None:
+        reason = (f"fitted slope {law.slope:.2f} is more than {MAX_SLOPE_DEVIATION} "
+                  f"from theory {theory}")
+    last = max(rows, key=lambda r: r["s"])
+    per_flop = last["seconds"] / method_flops(name, last["N"], last["D"], last["M"])
+    return {"seconds": per_flop * method_flops(name, N, D, M), "basis": "count", "law": law,
+            "scales": scales, "reason": reason, "anchor_s": last["s"]}
 
 
 @dataclass(frozen=True)
@@ -479,15 +839,17 @@ def make_layer(N: int, D: int, M: int, dtype: torch.dtype = torch.float32,
 
 
 def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
-          dtype: torch.dtype = torch.float32, repeats: int = 3, warmup: int = 1,
+          dtype: torch.dtype = torch.float32, repeats: int = 7, warmup: int = 1,
           max_bytes: int = 500 * 10**6, progress: Callable[[Iterable], Iterable] | None = None,
           ) -> list[dict]:
     """Time and measure every method at every scale ``s`` on the ray :func:`layer_shape`.
 
-    For each ``s`` a fresh layer is made with :func:`make_layer`; each method's result
-    is computed once untimed, its bytes are read from the tensors and asserted equal to
-    the formula (:func:`checked_jacobian_bytes` or :func:`checked_vjp_bytes`), then its
-    median time is measured with :func:`median_times`.
+    For each ``s`` a fresh layer is made with :func:`make_layer`. Each method is
+    prepared once (:attr:`Method.prepare`, untimed: the same rule wherever the book
+    times a method), run once untimed (warm-up; its result's shapes are checked and its
+    bytes read by :func:`checked_jacobian_bytes` or :func:`checked_vjp_bytes`), run
+    once more under :func:`peak_bytes` to measure the allocator's peak, then timed:
+    the median of ``repeats`` runs (:func:`median_times`).
 
     Parameters
     ----------
@@ -511,7 +873,11 @@ def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
     -------
     list of dict
         One row per (scale, method): ``method``, ``kind``, ``s``, ``N``, ``D``, ``M``,
-        ``dtype``, ``bytes``, ``seconds``.
+        ``dtype``, ``bytes`` (the Jacobian's, or what the VJP reads and writes:
+        :func:`vjp_bytes`), ``peak`` (measured by :func:`peak_bytes`: what the call
+        allocates at its peak), ``flops`` (:func:`method_flops`), ``seconds`` (the
+        median) and ``seconds_min`` (the fastest run: on a shared machine the run least
+        disturbed by other programs, the robust basis for asserting a speed claim).
     """
     scales = [_positive_int("sweep", "scale", s) for s in scales]
     if not methods:
@@ -538,57 +904,42 @@ def sweep(scales: Iterable[int], methods: Sequence[Method], *, ratio: int = 64,
         if method.kind == "jacobian":
             nbytes = checked_jacobian_bytes(out, N, D, M)
         else:
-            nbytes = checked_vjp_bytes(G, out, N, D, M)
+            nbytes = checked_vjp_bytes(G, X, W, out, N, D, M)
         del out
-        # the untimed call above was the first warm-up run
-        seconds = median_times({method.name: run}, repeats=repeats,
-                               warmup=max(warmup - 1, 0))[method.name]
+        peak, out = peak_bytes(run)
+        del out
+        # the two untimed calls above were warm-up runs
+        samples = timing_samples({method.name: run}, repeats=repeats,
+                                 warmup=max(warmup - 2, 0))[method.name]
+        seconds = statistics.median(samples)
         rows.append({"method": method.name, "kind": method.kind, "s": s, "N": N, "D": D,
                      "M": M, "dtype": str(dtype).replace("torch.", ""), "bytes": nbytes,
-                     "seconds": seconds})
+                     "peak": peak, "flops": method_flops(method.name, N, D, M),
+                     "seconds": seconds, "seconds_min": min(samples)})
     return rows
 
 
-def fit_threshold(fit_from, kind: str) -> int:
-    """The smallest scale to fit for rows of ``kind``.
-
-    Parameters
-    ----------
-    fit_from : int or mapping of str to int
-        One threshold for every kind, or one per kind (``{"jacobian": 3, "vjp": 8}``);
-        a kind missing from the mapping is fitted from scale 1.
-    kind : str
-        ``"jacobian"`` or ``"vjp"``, the ``kind`` field of a :func:`sweep` row.
-    """
-    if isinstance(fit_from, int):
-        return fit_from
-    return int(fit_from.get(kind, 1))
-
-
 def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
-               methods: Sequence[str] | None = None, fit: bool = True, fit_from: int = 1):
+               methods: Sequence[str] | None = None, fit: bool = True):
     """Log-log plot of time or bytes against the scale ``s``, one line per method.
 
     Each method gets an Okabe-Ito colour and its own marker; with ``fit=True`` the
-    fitted power law (:func:`fit_power_law`) is drawn dashed and its slope is written
-    in the legend.
+    fitted power law is drawn dashed and its slope (with its standard error) written in
+    the legend: for ``"seconds"`` only where :func:`fit_method`'s rule supports a fit,
+    for ``"bytes"`` and ``"peak"`` (exact counts, no noise) through every point.
 
     Parameters
     ----------
     rows : sequence of dict
         Rows from :func:`sweep`.
-    quantity : {"seconds", "bytes"}
+    quantity : {"seconds", "bytes", "peak"}
         What to plot on the y axis.
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made if omitted.
     methods : sequence of str, optional
         Which methods to draw, in this order; all of them by default.
     fit : bool
-        Draw the fitted lines (needs two or more scales per method).
-    fit_from : int or mapping
-        Fit only the scales ``s >= fit_from`` (small scales mostly measure the fixed
-        cost of a call); all scales if fewer than two remain. A mapping gives one
-        threshold per kind of row (``"jacobian"``, ``"vjp"``), see :func:`fit_threshold`.
+        Draw the fitted lines.
 
     Returns
     -------
@@ -596,8 +947,9 @@ def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
     """
     import matplotlib.pyplot as plt
 
-    if quantity not in ("seconds", "bytes"):
-        raise ValueError(f"plot_sweep: quantity must be 'seconds' or 'bytes', got {quantity!r}")
+    if quantity not in ("seconds", "bytes", "peak"):
+        raise ValueError(f"plot_sweep: quantity must be 'seconds', 'bytes' or 'peak', "
+                         f"got {quantity!r}")
     if methods is None:
         methods = list(dict.fromkeys(r["method"] for r in rows))
     if ax is None:
@@ -610,20 +962,21 @@ def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
         xs, ys = [r["s"] for r in sel], [r[quantity] for r in sel]
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         label = name
-        start = fit_threshold(fit_from, sel[0].get("kind", ""))
-        fx = [x for x in xs if x >= start]
-        fxy = [(x, y) for x, y in zip(xs, ys) if x >= start] if len(set(fx)) >= 2 \
-            else list(zip(xs, ys))
-        if fit and len({x for x, _ in fxy}) >= 2:
-            law = fit_power_law([x for x, _ in fxy], [y for _, y in fxy])
-            label = f"{name} (slope {law.slope:.2f})"
-            ax.plot([x for x, _ in fxy], [law.predict(x) for x, _ in fxy], "--", color=colour,
-                    lw=1)
+        law, used = None, []
+        if fit and quantity == "seconds":
+            law, used, _ = fit_method(sel, quantity)
+        elif fit and len(set(xs)) >= 2:
+            law, used = fit_power_law(xs, ys), sorted(set(xs))
+        if law is not None:
+            err = "" if math.isnan(law.stderr) else f" ± {law.stderr:.2f}"
+            label = f"{name} (slope {law.slope:.2f}{err})"
+            ax.plot(used, [law.predict(x) for x in used], "--", color=colour, lw=1)
         ax.plot(xs, ys, markers[i % len(markers)], color=colour, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("scale s   (N, D, M) = (s, 64 s, 64 s)" if rows and rows[0]["D"] == 64 * rows[0]["s"]
                   else "scale s")
-    ax.set_ylabel("median time (s)" if quantity == "seconds" else "bytes")
+    ax.set_ylabel({"seconds": "median time (s)", "bytes": "bytes (formula)",
+                   "peak": "measured peak bytes"}[quantity])
     ax.legend(fontsize=8, frameon=False)
     return ax
