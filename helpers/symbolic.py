@@ -3,7 +3,11 @@
 For small sizes N, D, M this module writes the linear layer ``Y = X W + b`` with
 one symbol per entry (``x_{ij}``, ``w_{ij}``, ``b_{j}``, ``g_{ij}``, indices 1-based
 as in the printed math), differentiates it entry by entry, and checks that the
-result equals the closed forms ``G W^T``, ``X^T G`` and the column sums of ``G``.
+result equals the closed forms ``G W^T``, ``X^T G`` and the column sums of ``G``;
+:func:`check_deltas` checks the index-notation derivatives ``dy_nm/dx_pd = delta_np w_dm``,
+``dy_nm/dw_dk = x_nd delta_mk`` and ``dy_nm/db_k = delta_mk`` entry by entry.
+What sympy proves here is a polynomial identity at the given sizes (for every value
+of the symbols); the index-notation argument of chapter 5 covers every size.
 The chapter displays LaTeX produced by the ``latex_*`` functions from the very
 objects that :func:`simplifies_to` and the tests check, so the printed derivation
 cannot drift from the verified one.
@@ -36,6 +40,9 @@ __all__ = [
     "closed_form",
     "simplifies_to",
     "check_gradients",
+    "derivative_entries",
+    "delta_entries",
+    "check_deltas",
     "substitute",
     "numeric_linear_vjp",
     "latex_matrix",
@@ -256,6 +263,84 @@ def check_gradients(S: LinearSymbols) -> bool:
             raise AssertionError(
                 f"dL/d{name}: the chain-rule sums do not simplify to {_CLOSED_FORM_LATEX[name]}"
             )
+    return True
+
+
+def derivative_entries(S: LinearSymbols, name: str) -> dict:
+    """Every ``dy_{nm}/dv`` of the symbolic forward pass, by sympy's differentiation.
+
+    Parameters
+    ----------
+    S : LinearSymbols
+    name : {"X", "W", "b"}
+
+    Returns
+    -------
+    dict
+        Keyed by 0-based index tuples: ``(n, m, p, d)`` for X (N, M, N, D), ``(n, m, d, k)``
+        for W (N, M, D, M) and ``(n, m, k)`` for b (N, M, M), the generalized Jacobian's
+        layout; values are sympy expressions.
+    """
+    V = S.var(name)
+    Y = symbolic_forward(S)
+    out = {}
+    for i in range(V.shape[0]):
+        for j in range(V.shape[1]):
+            dY = Y.diff(V[i, j])
+            for n in range(S.N):
+                for m in range(S.M):
+                    out[(n, m, j) if name == "b" else (n, m, i, j)] = dY[n, m]
+    return out
+
+
+def delta_entries(S: LinearSymbols, name: str) -> dict:
+    """The same derivatives written with Kronecker deltas (index notation, chapter 5).
+
+    ``dy_nm/dx_pd = delta_np w_dm``, ``dy_nm/dw_dk = x_nd delta_mk``, ``dy_nm/db_k = delta_mk``.
+
+    Returns
+    -------
+    dict
+        Same keys as :func:`derivative_entries`.
+    """
+    S.var(name)  # validates the name
+    kd = sp.KroneckerDelta
+    out = {}
+    for key in derivative_entries(S, name):
+        if name == "X":
+            n, m, p, d = key
+            out[key] = kd(n, p) * S.W[d, m]
+        elif name == "W":
+            n, m, d, k = key
+            out[key] = S.X[n, d] * kd(m, k)
+        else:
+            n, m, k = key
+            out[key] = kd(m, k)
+    return out
+
+
+def check_deltas(S: LinearSymbols) -> bool:
+    """Assert that :func:`derivative_entries` equals :func:`delta_entries` for X, W and b.
+
+    Each entry is compared as a polynomial (``expand(got - expected) == 0``), so this
+    is an identity for every value of the symbols at the sizes of ``S``.
+
+    Returns
+    -------
+    bool
+        True.
+
+    Raises
+    ------
+    AssertionError
+        Naming the first variable and index whose derivative is not the delta form.
+    """
+    for name in VARIABLES:
+        expected = delta_entries(S, name)
+        for key, got in derivative_entries(S, name).items():
+            if sp.expand(got - expected[key]) != 0:
+                raise AssertionError(
+                    f"dy/d{name} at index {key}: sympy gives {got}, the delta form {expected[key]}")
     return True
 
 

@@ -133,3 +133,37 @@ def test_latex_is_generated_from_the_objects():
     assert latex_gradient(S, "W").endswith(r"= X^{\top} G\end{aligned}")
     assert r"g_{11} + g_{21}" in latex_gradient(S, "b")
     assert latex_forward(S).startswith(r"\begin{aligned}Y &= XW + b\\ &= \begin{pmatrix}b_{1} + ")
+
+
+@pytest.mark.parametrize("N,D,M", [(1, 1, 1), (2, 2, 3), (3, 2, 4), (2, 4, 1)])
+def test_delta_forms_are_the_derivatives(N, D, M):
+    from helpers.symbolic import check_deltas, delta_entries, derivative_entries
+
+    S = linear_symbols(N, D, M)
+    assert check_deltas(S) is True
+    assert len(derivative_entries(S, "X")) == N * M * N * D
+    assert len(derivative_entries(S, "W")) == N * M * D * M
+    assert len(derivative_entries(S, "b")) == N * M * M
+    # the delta forms agree with the numeric explicit Jacobian too
+    X, W, b = _rand(N, D, seed=7), _rand(D, M, seed=8), _rand(M, seed=9)
+    J_X = jacobian(lambda X_: linear(X_, W, b), X)
+    for (n, m, p, d), expr in delta_entries(S, "X").items():
+        value = float(expr.subs({S.W[i, j]: float(W[i, j]) for i in range(D) for j in range(M)}))
+        assert value == pytest.approx(float(J_X[n, m, p, d]), abs=1e-12)
+
+
+def test_check_deltas_detects_a_wrong_delta(monkeypatch):
+    import helpers.symbolic as sym
+
+    S = linear_symbols(2, 3, 2)
+    real = sym.delta_entries
+
+    def wrong(S, name):  # the delta dropped: w_dm for every example, not only n = p
+        out = real(S, name)
+        if name == "X":
+            out = {k: S.W[k[3], k[1]] for k in out}
+        return out
+
+    monkeypatch.setattr(sym, "delta_entries", wrong)
+    with pytest.raises(AssertionError, match="dy/dX"):
+        sym.check_deltas(S)
