@@ -7,7 +7,8 @@ The network, in the book's row convention (one example per row, chapter 5):
 followed by a loss of ``Z2``: :func:`helpers.softmax_cross_entropy` for class labels or
 :func:`mse_loss` for real-valued targets. :func:`mlp_backward` chains the layers' VJPs
 (:func:`helpers.linear_vjp`, :func:`helpers.relu_vjp`) starting from ``G = dL/dZ2``;
-chapter 7 derives every step and checks it against explicit Jacobians and autograd.
+chapter 7 derives every step and checks it against explicit Jacobians, autograd and
+float64 central differences.
 """
 
 from __future__ import annotations
