@@ -178,7 +178,74 @@ def flatten_jacobian(J: torch.Tensor, out_ndim: int, order: str = "row") -> torc
 
 # --- Forward and reverse mode, one product at a time (chapter 3) ---------------------
 
-__all__ += ["jacobian_forward", "jacobian_reverse"]
+__all__ += ["ProductCounter", "jacobian_forward", "jacobian_reverse"]
+
+
+class _Tap(torch.autograd.Function):
+    """The identity, whose forward-mode and reverse-mode rules count their calls."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(y, counter):
+        return y.view_as(y)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.counter = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.counter.vjps += 1
+        return grad, None
+
+    @staticmethod
+    def jvp(ctx, tangent, _):
+        ctx.counter.jvps += 1
+        return tangent
+
+
+class ProductCounter:
+    """Wrap ``f`` so that autograd itself counts the JVPs and VJPs that pass through it.
+
+    ``counted = ProductCounter(f)`` behaves like ``f``, but its output goes through an
+    identity :class:`torch.autograd.Function` whose forward-mode rule increments
+    ``counted.jvps`` and whose backward rule increments ``counted.vjps``. The counts are
+    therefore made by the differentiation machinery (``torch.func.jvp``, ``torch.func.vjp``,
+    ``torch.autograd.grad``, ``.backward``), not by the loop that asks for the products: a
+    builder that computed a product twice, or batched all of them into one call (as
+    ``torch.func.jacrev`` does with ``vmap``), shows a different count. Chapter 3 uses it
+    to count the products of forward and reverse mode.
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor to a tensor (any shapes).
+
+    Attributes
+    ----------
+    jvps, vjps : int
+        Products counted so far; :meth:`reset` sets both to 0.
+    """
+
+    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor]):
+        self.f = f
+        self.jvps = 0
+        self.vjps = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.f(x)
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"ProductCounter: f must return a torch.Tensor, got {type(y).__name__}")
+        return _Tap.apply(y, self)
+
+    def reset(self) -> "ProductCounter":
+        self.jvps = 0
+        self.vjps = 0
+        return self
+
+    def __repr__(self) -> str:
+        return f"ProductCounter(jvps={self.jvps}, vjps={self.vjps})"
 
 
 def _check_float(func: str, x: torch.Tensor) -> None:
@@ -208,22 +275,24 @@ def jacobian_forward(f: Callable[[torch.Tensor], torch.Tensor],
     J : torch.Tensor
         Shape ``S + T`` with ``J[s, t] = d f(x)[s] / d x[t]``, equal to :func:`jacobian`.
     n_products : int
-        Number of JVPs computed, ``x.numel()``.
+        Number of JVPs that reached ``f``'s output, counted by :class:`ProductCounter`
+        (``x.numel()`` when the output depends on ``x``; 0 for an output that does not).
     """
     _check_float("jacobian_forward", x)
     x = x.detach()
+    counted = ProductCounter(f)
     y = _call("jacobian_forward", f, x)
     cols = []
     for t in range(x.numel()):
         direction = torch.zeros(x.numel(), dtype=x.dtype, device=x.device)
         direction[t] = 1.0
-        _, col = torch.func.jvp(f, (x,), (direction.reshape(x.shape),))
+        _, col = torch.func.jvp(counted, (x,), (direction.reshape(x.shape),))
         cols.append(col.reshape(-1))
     if cols:
         J = torch.stack(cols, dim=1)
     else:
         J = torch.zeros(y.numel(), 0, dtype=y.dtype, device=y.device)
-    return J.reshape(tuple(y.shape) + tuple(x.shape)), len(cols)
+    return J.reshape(tuple(y.shape) + tuple(x.shape)), counted.jvps
 
 
 def jacobian_reverse(f: Callable[[torch.Tensor], torch.Tensor],
@@ -248,13 +317,14 @@ def jacobian_reverse(f: Callable[[torch.Tensor], torch.Tensor],
     J : torch.Tensor
         Shape ``S + T`` with ``J[s, t] = d f(x)[s] / d x[t]``, equal to :func:`jacobian`.
     n_products : int
-        Number of VJPs computed, ``f(x).numel()``.
+        Number of VJPs that went back through ``f``'s output, counted by
+        :class:`ProductCounter` (``f(x).numel()`` when the output depends on ``x``; 0 for
+        an output that does not).
     """
     _check_float("jacobian_reverse", x)
     x = x.detach()
-    y, vjp_fn = torch.func.vjp(f, x)
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"jacobian_reverse: f must return a torch.Tensor, got {type(y).__name__}")
+    counted = ProductCounter(f)
+    y, vjp_fn = torch.func.vjp(counted, x)
     rows = []
     for s in range(y.numel()):
         onehot = torch.zeros(y.numel(), dtype=y.dtype, device=y.device)
@@ -265,4 +335,4 @@ def jacobian_reverse(f: Callable[[torch.Tensor], torch.Tensor],
         J = torch.stack(rows, dim=0)
     else:
         J = torch.zeros(0, x.numel(), dtype=y.dtype, device=y.device)
-    return J.reshape(tuple(y.shape) + tuple(x.shape)), len(rows)
+    return J.reshape(tuple(y.shape) + tuple(x.shape)), counted.vjps

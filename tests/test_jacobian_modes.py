@@ -3,7 +3,9 @@
 Both builders are replayed against the reverse-mode builder helpers.jacobian, against
 central differences, and against the product counts they promise (one JVP per input
 element, one VJP per output element), on random shapes including the ones that break
-naive code (a single input or output, a scalar output, leading batch dims).
+naive code (a single input or output, a scalar output, leading batch dims). The counts
+are made by autograd (helpers.jacobians.ProductCounter), not by the builders' loops, so
+the tests below also show that a count differs when the products differ.
 """
 
 import math
@@ -14,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import jacobian, jacobian_forward, jacobian_reverse, numerical_jacobian
+from helpers.jacobians import ProductCounter
 
 F64 = torch.float64
 BUILDERS = [jacobian_forward, jacobian_reverse]
@@ -90,8 +93,9 @@ def test_output_independent_of_x_gives_zeros():
     x = torch.randn(3, dtype=F64)
     const = lambda x: torch.ones(2, dtype=F64)  # noqa: E731
     for build in BUILDERS:
-        J, _ = build(const, x)
+        J, n = build(const, x)
         assert torch.equal(J, torch.zeros(2, 3, dtype=F64))
+        assert n == 0  # no product reached an output that does not depend on x
 
 
 def test_float32_is_kept():
@@ -112,3 +116,30 @@ def test_integer_input_is_rejected(build):
 def test_non_tensor_input_is_rejected(build):
     with pytest.raises((TypeError, ValueError)):
         build(torch.sin, [1.0, 2.0])
+
+
+def test_product_counter_counts_what_autograd_computes_not_loop_lengths():
+    A = torch.randn(2, 3, dtype=F64)
+    f = ProductCounter(lambda v: torch.tanh(A @ v))
+    x = torch.randn(3, dtype=F64)
+    torch.testing.assert_close(f(x), torch.tanh(A @ x))
+    assert (f.jvps, f.vjps) == (0, 0)  # evaluating is not differentiating
+    torch.func.jvp(f, (x,), (torch.ones(3, dtype=F64),))
+    assert (f.jvps, f.vjps) == (1, 0)
+    _, vjp_fn = torch.func.vjp(f, x)
+    for _ in range(2):                  # the same VJP asked for twice counts twice
+        vjp_fn(torch.ones(2, dtype=F64))
+    assert (f.jvps, f.vjps) == (1, 2)
+    xr = x.clone().requires_grad_()
+    f(xr).sum().backward()
+    assert f.vjps == 3
+    f.reset()
+    J = torch.func.jacrev(f)(x)         # all rows in one batched (vmap) VJP
+    torch.testing.assert_close(J, jacobian(lambda v: torch.tanh(A @ v), x))
+    assert (f.jvps, f.vjps) == (0, 1)
+    assert repr(f) == "ProductCounter(jvps=0, vjps=1)"
+
+
+def test_product_counter_rejects_non_tensor_output():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        ProductCounter(lambda v: 1.0)(torch.zeros(2, dtype=F64))

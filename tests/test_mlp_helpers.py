@@ -4,6 +4,8 @@ torch autograd and against central differences (helpers.numerical_jacobian)."""
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -302,6 +304,19 @@ def test_two_moons_without_noise_lies_on_the_half_circles():
     torch.testing.assert_close(upper.norm(dim=1), torch.ones(len(upper), dtype=F64))
     torch.testing.assert_close((lower - centre).norm(dim=1), torch.ones(len(lower), dtype=F64))
     assert (upper[:, 1] >= -1e-12).all() and (lower[:, 1] <= 0.5 + 1e-12).all()
+
+
+def test_two_moons_seeds_give_new_angles_not_only_new_noise():
+    """A held-out draw (another seed) must not be the same points with new noise."""
+    A, la = two_moons(40, noise=0.0, seed=0)
+    B, lb = two_moons(40, noise=0.0, seed=1)
+    for c in (0, 1):
+        a, b = A[la == c], B[lb == c]
+        assert torch.cdist(a, b).min() > 1e-9  # no point of one draw reappears in the other
+    # the angles fill the half circle: both ends are approached, not a fixed grid
+    upper = A[la == 0]
+    angles = torch.atan2(upper[:, 1], upper[:, 0])
+    assert float(angles.min()) < 0.5 and float(angles.max()) > math.pi - 0.5
 
 
 def test_two_moons_errors():
