@@ -71,8 +71,9 @@ def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
                        eps: float = 1e-6) -> torch.Tensor:
     """Generalized Jacobian of ``f`` at ``x`` by central differences, in float64.
 
-    ``J[..., t] = (f(x + eps e_t) - f(x - eps e_t)) / (2 eps)``. Chapter 1 shows why
-    central differences in float64 with ``eps = 1e-6`` are accurate to about 1e-9.
+    ``J[..., t] = (f(x + eps e_t) - f(x - eps e_t)) / (2 eps)``. Chapter 1 measures
+    the error of central differences in float64 with ``eps = 1e-6`` and bounds it by the
+    round-off term ``u |f| / eps`` (``u = 2**-53``), about 1e-10 for ``|f|`` near 1.
 
     Parameters
     ----------
