@@ -26,8 +26,9 @@ GLUE_PREFIX = "application/papermill.record/"
 
 def _plain(value):
     """A Python int, float, bool or str for ``value`` (0-d tensors, NumPy scalars too)."""
-    if isinstance(value, (bool, int, float, str)):
-        return value
+    for kind in (bool, int, float, str):  # exact built-ins: numpy.float64 is a float
+        if isinstance(value, kind):          # subclass whose repr is "np.float64(...)"
+            return kind(value)
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", 0) == 0:
         return _plain(item())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from helpers.glue import GLUE_PREFIX, _plain, glue, glue_bundle
 
 
 @pytest.mark.parametrize("value", [3, 2.5, 1e-11, "0.70", True, torch.tensor(0.25),
-                                   torch.tensor(7)])
+                                   torch.tensor(7), np.float64(0.5), np.int64(4)])
 def test_bundle_equals_myst_nb(monkeypatch, value):
     import myst_nb.ext.glue as mg
 
@@ -27,5 +28,6 @@ def test_bundle_equals_myst_nb(monkeypatch, value):
 
 def test_glue_returns_plain_values_and_rejects_others():
     assert glue("k", torch.tensor(1.5)) == 1.5 and type(glue("k", torch.tensor(2))) is int
+    assert type(glue("k", np.float64(0.5))) is float and repr(glue("k", np.float64(0.5))) == "0.5"
     with pytest.raises(TypeError, match="glue a number or a string"):
         glue("k", torch.ones(2))
