@@ -6,7 +6,9 @@ Jupyter widgets HTML manager and copies them into ``web_vendor/`` (git-ignored; 
 
 - points Sphinx's ``mathjax_path`` and myst-nb's ``nb_ipywidgets_js`` at local copies,
 - copies the files the pages use into ``_build/html/_static/book-vendor/`` after the build,
-- adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme),
+- adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme) and
+  ``_ext/static/book-mobile.css`` (wide equations and tables scroll with a visible cue),
+- turns off pydata-sphinx-theme's header bar (see :data:`THEME_OPTIONS`),
 - drops repeated inline scripts from each page: sphinx-thebe registers its
   ``const THEBE_JS_URL = ...`` snippet twice, and the second copy is a JavaScript error
   ("Identifier 'THEBE_JS_URL' has already been declared") in every page's console.
@@ -57,6 +59,20 @@ WIDGETS_SETUP = """(function () {
   });
 })();"""
 
+#: html_theme_options the book sets itself (jupyter-book's _config.yml has no key for them).
+#: pydata-sphinx-theme 0.17 defaults ``navbar_persistent`` to ``["search-button-field"]``
+#: unless the *user* sets it (sphinx-book-theme 1.3.0 empties it only in its theme.conf,
+#: which that check does not see). A non-empty navbar renders PST's own header bar
+#: (``#pst-header``): a second search box above the book's, and a second ``.primary-toggle``
+#: button before the book's. PST binds its mobile sidebar dialog (and sphinx-book-theme its
+#: desktop collapse) with ``document.querySelector(".primary-toggle")``, i.e. to the hidden
+#: header button, so the visible toggle did nothing on phones
+#: (pydata/pydata-sphinx-theme#2451, executablebooks/sphinx-book-theme#999).
+#: With every navbar slot empty the header bar is not rendered at all: one search box,
+#: one toggle, and both themes' handlers land on it.
+THEME_OPTIONS = {"navbar_persistent": [], "navbar_start": [], "navbar_center": [],
+                 "navbar_end": []}
+
 #: what the site needs from web_vendor/: (folder, names to copy; None = everything)
 SITE_ASSETS = {
     # the combined component plus the parts it loads lazily (fonts, a11y, menu, sre)
@@ -88,6 +104,8 @@ def _on_config_inited(app: Sphinx, config) -> None:
     missing = missing_assets(vendor)
     config.html_static_path = list(config.html_static_path) + [str(HERE / "static")]
     app.add_css_file("book-a11y.css")
+    app.add_css_file("book-mobile.css")
+    config.html_theme_options = {**THEME_OPTIONS, **dict(config.html_theme_options or {})}
     app.add_js_file("book-a11y.js", defer="defer")
     # pydata-sphinx-theme logs a console error "Got invalid theme mode: ." when unset
     config.html_context = {"default_mode": "auto", **dict(config.html_context)}
