@@ -169,10 +169,35 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = kept
 
 
+#: the whole book as one PDF (``make pdf``, _ext/book_pdf.py), at the site's root
+PDF_NAME = "backprop-linear-layer.pdf"
+PDF_FOOTER = ('<p class="book-pdf-link"><a href="{url}" download><i class="fas fa-file-pdf" '
+              'aria-hidden="true"></i> The whole book as one PDF</a>, for reading offline.</p>')
+
+
+def _link_pdf(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Link every page of the website to the book's PDF: in the footer, and in the
+    download menu next to sphinx-book-theme's per-page entries (not in the singlehtml
+    page the PDF is printed from)."""
+    if app.builder.name != "html" or "pathto" not in context:
+        return
+    url = context["pathto"](PDF_NAME, 1)
+    context["theme_extra_footer"] = (context.get("theme_extra_footer") or "") + PDF_FOOTER.format(url=url)
+    for button in context.get("header_buttons") or []:
+        if button.get("label") == "download-buttons":
+            button["buttons"].append({
+                "type": "link", "url": url, "text": "book .pdf", "icon": "fas fa-book",
+                "tooltip": "Download the whole book as one PDF",
+                "label": "download-book-pdf-button",
+            })
+
+
 def setup(app: Sphinx) -> dict:
     app.offline_assets_ok = False
     # before myst-nb reads nb_ipywidgets_js (builder-inited) and before pages are written
     app.connect("config-inited", _on_config_inited, priority=400)
     app.connect("build-finished", _on_build_finished)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    # after sphinx-book-theme's add_header_buttons (priority 501)
+    app.connect("html-page-context", _link_pdf, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
