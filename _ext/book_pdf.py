@@ -18,8 +18,18 @@ formula and every image has loaded, and then prepares the page for paper:
 - long code lines wrap,
 - the site's navigation, buttons and search are left out.
 
-Then ``page.pdf`` (A4, page numbers in the footer) writes it. Why not LaTeX: see
-README of the report / ``make pdf`` notes in the Makefile.
+Then ``page.pdf`` (A4, page numbers in the footer, tagged, with an outline) writes it.
+
+Why Chromium and not Sphinx's LaTeX builder: the PDF shows exactly what the site shows
+(the same MathJax, the same HTML outputs and widget snapshots, the same exercise and
+solution boxes), it needs nothing beyond what the browser tests already need (Debian's
+chromium, web_vendor/ from ``npm ci``), and nothing is downloaded. The price: typography
+below LaTeX's (no hyphenation or page-number references in the contents, which links
+instead; page breaks are the browser's), wide equations are shrunk to fit (the log says
+how much), and the explorers print as their static snapshot. LaTeX would need a TeX Live
+of ~1-2 GB from apt and would drop the HTML outputs (widgets, HTML tables) and
+sphinx-exercise's dropdowns. ``jupyter-book build --builder pdfhtml`` would do what this
+script does but launches playwright's own downloaded browser, which this machine lacks.
 """
 
 from __future__ import annotations

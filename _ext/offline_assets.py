@@ -9,6 +9,8 @@ Jupyter widgets HTML manager and copies them into ``web_vendor/`` (git-ignored; 
 - adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme) and
   ``_ext/static/book-mobile.css`` (wide equations and tables scroll with a visible cue),
 - turns off pydata-sphinx-theme's header bar (see :data:`THEME_OPTIONS`),
+- links every page to the book's PDF (``make pdf``, ``_ext/book_pdf.py``): a footer line
+  and an entry in the download menu,
 - drops repeated inline scripts from each page: sphinx-thebe registers its
   ``const THEBE_JS_URL = ...`` snippet twice, and the second copy is a JavaScript error
   ("Identifier 'THEBE_JS_URL' has already been declared") in every page's console.

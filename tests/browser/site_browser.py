@@ -264,7 +264,7 @@ LAYOUT = r"""() => {
   });
   const search = Array.from(document.querySelectorAll(
       '.search-button__button, .search-button-field, form.bd-search, input[type="search"]'))
-    .filter(e => !e.closest('dialog, article') && visible(e) && e.getBoundingClientRect().width > 0)
+    .filter(e => !e.closest('dialog, article, .bd-search-container') && visible(e) && e.getBoundingClientRect().width > 0)
     .filter((e, i, all) => !all.some(o => o !== e && o.contains(e)))
     .map(e => e.className || e.tagName);
   return {eqs, tables, search, pageWidth: document.documentElement.scrollWidth};

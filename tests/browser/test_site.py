@@ -173,7 +173,9 @@ def test_page_does_not_scroll_sideways(report):
 
 @pages
 def test_exactly_one_search_box(report):
-    """The book's search box only: not also pydata-sphinx-theme's header bar above it."""
+    """The book's search box only: not also pydata-sphinx-theme's header bar above it.
+
+    (The search page's own query form, in the page body, is not counted.)"""
     assert len(report.search_boxes) == 1, (
         f"{report.page} at {report.width} px: visible search boxes {report.search_boxes}")
 
