@@ -7,7 +7,8 @@ Jupyter widgets HTML manager and copies them into ``web_vendor/`` (git-ignored; 
 - points Sphinx's ``mathjax_path`` and myst-nb's ``nb_ipywidgets_js`` at local copies,
 - copies the files the pages use into ``_build/html/_static/book-vendor/`` after the build,
 - adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme) and
-  ``_ext/static/book-mobile.css`` (wide equations and tables scroll with a visible cue),
+  ``_ext/static/book-mobile.css`` + ``.js`` (wide equations and tables scroll with a
+  visible cue: scrollbar, shadow, faded edge),
 - turns off pydata-sphinx-theme's header bar (see :data:`THEME_OPTIONS`),
 - links every page to the book's PDF (``make pdf``, ``_ext/book_pdf.py``): a footer line
   and an entry in the download menu,
@@ -107,6 +108,7 @@ def _on_config_inited(app: Sphinx, config) -> None:
     config.html_static_path = list(config.html_static_path) + [str(HERE / "static")]
     app.add_css_file("book-a11y.css")
     app.add_css_file("book-mobile.css")
+    app.add_js_file("book-mobile.js", defer="defer")
     config.html_theme_options = {**THEME_OPTIONS, **dict(config.html_theme_options or {})}
     app.add_js_file("book-a11y.js", defer="defer")
     # pydata-sphinx-theme logs a console error "Got invalid theme mode: ." when unset

@@ -244,6 +244,7 @@ LAYOUT = r"""() => {
       overflow: box ? cs.overflowX : 'none',
       scrollbar: box ? Math.round(box.offsetHeight - box.clientHeight - bw) : 0,
       shadow: box ? /gradient/.test(cs.backgroundImage) : false,
+      fade: box ? /gradient/.test(cs.maskImage || cs.webkitMaskImage || '') : false,
       left: Math.round(r.left), right: Math.round(r.right),
     };
   };
