@@ -17,6 +17,12 @@ desktop). When Chromium, playwright, the built site or axe-core is missing the
 tests are skipped with the reason -- except with ``CI=true``, where they fail, so that CI
 can never pass without running them.
 
+Screenshots (full page, taken after the solutions were opened): every chapter and the
+intro at both widths in ``_build/screenshots/<width>px/<page>.png`` (``/`` in the page path
+becomes ``__``), and ``<page>.nav-open.png`` of the intro and chapter 5 at 390 px with the
+navigation opened by the toggle. playwright's ``--hide-scrollbars`` default is turned off,
+so scrollbars take room as in a reader's browser (the layout checks measure them).
+
 Environment: ``BOOK_HTML`` (default ``<repo>/_build/html``), ``CHROMIUM`` (default
 ``/usr/bin/chromium``), ``CI``.
 """
