@@ -230,7 +230,8 @@ def build_pdf(source: Path = SOURCE, output: Path = OUTPUT, chromium: str = CHRO
             try:
                 page.wait_for_load_state("networkidle", timeout=10_000)
             except Exception as exc:  # noqa: BLE001 - a slow widget must not stop the PDF
-                print(f"book_pdf: network not idle after 10 s ({exc})", flush=True)
+                print("book_pdf: the page kept the network busy for 10 s; printing anyway "
+                  f"(every formula and image was ready) [{type(exc).__name__}]", flush=True)
             page.add_style_tag(content=PRINT_CSS)
             page.emulate_media(media="print")
             titles = page.evaluate(PREPARE, {
@@ -263,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=SOURCE, help="the singlehtml build")
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--site", type=Path, default=SITE,
-                        help="copy the PDF into this built website (linked from every page)")
+    parser.add_argument("--site", default=str(SITE),
+                        help="copy the PDF into this website folder (linked from every page); "
+                             "'' to skip")
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -275,9 +277,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['smallest_equation_scale']:.0%}) in {time.perf_counter() - start:.0f} s", flush=True)
     for err in info["page_errors"]:
         print("book_pdf: page error:", err, flush=True)
-    if args.site and (args.site / "index.html").is_file():
-        shutil.copy2(args.output, args.site / args.output.name)
-        print(f"book_pdf: copied to {args.site / args.output.name} (the site links to it)", flush=True)
+    if args.site:  # also before the website is built: Sphinx leaves extra files alone
+        site = Path(args.site)
+        site.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.output, site / args.output.name)
+        print(f"book_pdf: copied to {site / args.output.name} (the site links to it)", flush=True)
     return 0
 
 
