@@ -231,7 +231,7 @@ def build_pdf(source: Path = SOURCE, output: Path = OUTPUT, chromium: str = CHRO
                 page.wait_for_load_state("networkidle", timeout=10_000)
             except Exception as exc:  # noqa: BLE001 - a slow widget must not stop the PDF
                 print("book_pdf: the page kept the network busy for 10 s; printing anyway "
-                  f"(every formula and image was ready) [{type(exc).__name__}]", flush=True)
+                      f"(every formula and image was ready) [{type(exc).__name__}]", flush=True)
             page.add_style_tag(content=PRINT_CSS)
             page.emulate_media(media="print")
             titles = page.evaluate(PREPARE, {
