@@ -13,7 +13,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv book test test-unit test-notebooks test-browser clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: venv book test test-unit test-notebooks test-browser test-envs pdf clean clean-notebooks lab vendor bench student book-student grade
 
 venv: $(STAMP)
 
@@ -45,6 +45,20 @@ test-unit-and-notebooks: $(STAMP)
 ## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -p no:cacheprovider -q -rs
+
+## test-envs: the slow environment tests (tests/envs/, a fresh virtualenv each, minutes):
+## the simulated Binder build (binder/ only, postBuild, one chapter executed in it)
+test-envs: $(STAMP)
+	BOOK_TEST_ENVS=1 $(BIN)/python -m pytest tests/envs -p no:cacheprovider -q -rs
+
+## pdf: the whole book as one PDF (_build/pdf/, copied into _build/html/ where the site links
+## to it): the singlehtml build (executes every notebook) printed by Debian's Chromium
+## (_ext/book_pdf.py; MathJax from web_vendor/, nothing downloaded)
+pdf: $(STAMP) vendor
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . --builder singlehtml $(JB_FLAGS) || exit $$?; \
+	$(BIN)/python _ext/book_pdf.py || exit $$?; \
+	echo "make pdf took $$(( $$(date +%s) - start )) s"
 
 ## vendor: MathJax, require.js, the widget manager and axe-core into web_vendor/ (npm ci);
 ## without npm the site falls back to the CDN and the build says so

@@ -6,7 +6,12 @@ Jupyter widgets HTML manager and copies them into ``web_vendor/`` (git-ignored; 
 
 - points Sphinx's ``mathjax_path`` and myst-nb's ``nb_ipywidgets_js`` at local copies,
 - copies the files the pages use into ``_build/html/_static/book-vendor/`` after the build,
-- adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme),
+- adds ``_ext/static/book-a11y.css`` (accessibility fixes for the theme) and
+  ``_ext/static/book-mobile.css`` + ``.js`` (wide equations and tables scroll with a
+  visible cue: scrollbar, shadow, faded edge),
+- turns off pydata-sphinx-theme's header bar (see :data:`THEME_OPTIONS`),
+- links every page to the book's PDF (``make pdf``, ``_ext/book_pdf.py``): a footer line
+  and an entry in the download menu,
 - drops repeated inline scripts from each page: sphinx-thebe registers its
   ``const THEBE_JS_URL = ...`` snippet twice, and the second copy is a JavaScript error
   ("Identifier 'THEBE_JS_URL' has already been declared") in every page's console.
@@ -57,6 +62,20 @@ WIDGETS_SETUP = """(function () {
   });
 })();"""
 
+#: html_theme_options the book sets itself (jupyter-book's _config.yml has no key for them).
+#: pydata-sphinx-theme 0.17 defaults ``navbar_persistent`` to ``["search-button-field"]``
+#: unless the *user* sets it (sphinx-book-theme 1.3.0 empties it only in its theme.conf,
+#: which that check does not see). A non-empty navbar renders PST's own header bar
+#: (``#pst-header``): a second search box above the book's, and a second ``.primary-toggle``
+#: button before the book's. PST binds its mobile sidebar dialog (and sphinx-book-theme its
+#: desktop collapse) with ``document.querySelector(".primary-toggle")``, i.e. to the hidden
+#: header button, so the visible toggle did nothing on phones
+#: (pydata/pydata-sphinx-theme#2451, executablebooks/sphinx-book-theme#999).
+#: With every navbar slot empty the header bar is not rendered at all: one search box,
+#: one toggle, and both themes' handlers land on it.
+THEME_OPTIONS = {"navbar_persistent": [], "navbar_start": [], "navbar_center": [],
+                 "navbar_end": []}
+
 #: what the site needs from web_vendor/: (folder, names to copy; None = everything)
 SITE_ASSETS = {
     # the combined component plus the parts it loads lazily (fonts, a11y, menu, sre)
@@ -88,6 +107,9 @@ def _on_config_inited(app: Sphinx, config) -> None:
     missing = missing_assets(vendor)
     config.html_static_path = list(config.html_static_path) + [str(HERE / "static")]
     app.add_css_file("book-a11y.css")
+    app.add_css_file("book-mobile.css")
+    app.add_js_file("book-mobile.js", defer="defer")
+    config.html_theme_options = {**THEME_OPTIONS, **dict(config.html_theme_options or {})}
     app.add_js_file("book-a11y.js", defer="defer")
     # pydata-sphinx-theme logs a console error "Got invalid theme mode: ." when unset
     config.html_context = {"default_mode": "auto", **dict(config.html_context)}
@@ -151,10 +173,35 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = kept
 
 
+#: the whole book as one PDF (``make pdf``, _ext/book_pdf.py), at the site's root
+PDF_NAME = "backprop-linear-layer.pdf"
+PDF_FOOTER = ('<p class="book-pdf-link"><a href="{url}" download><i class="fas fa-file-pdf" '
+              'aria-hidden="true"></i> The whole book as one PDF</a>, for reading offline.</p>')
+
+
+def _link_pdf(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Link every page of the website to the book's PDF: in the footer, and in the
+    download menu next to sphinx-book-theme's per-page entries (not in the singlehtml
+    page the PDF is printed from)."""
+    if app.builder.name != "html" or "pathto" not in context:
+        return
+    url = context["pathto"](PDF_NAME, 1)
+    context["theme_extra_footer"] = (context.get("theme_extra_footer") or "") + PDF_FOOTER.format(url=url)
+    for button in context.get("header_buttons") or []:
+        if button.get("label") == "download-buttons":
+            button["buttons"].append({
+                "type": "link", "url": url, "text": "book .pdf", "icon": "fas fa-book",
+                "tooltip": "Download the whole book as one PDF",
+                "label": "download-book-pdf-button",
+            })
+
+
 def setup(app: Sphinx) -> dict:
     app.offline_assets_ok = False
     # before myst-nb reads nb_ipywidgets_js (builder-inited) and before pages are written
     app.connect("config-inited", _on_config_inited, priority=400)
     app.connect("build-finished", _on_build_finished)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    # after sphinx-book-theme's add_header_buttons (priority 501)
+    app.connect("html-page-context", _link_pdf, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -8,10 +8,20 @@ Python playwright drives the system Chromium (``/usr/bin/chromium``; never
 ``playwright install``). The site is served from a local ``http.server`` thread on
 127.0.0.1, and every request to any other host is blocked and reported.
 
-Each page is loaded once (:func:`visit`); the tests in ``test_site.py`` then check what
-that visit recorded. When Chromium, playwright, the built site or axe-core is missing the
+Each page is loaded once per window width (:func:`visit`; :data:`VIEWPORTS`: a 1280 px
+desktop and a 390 px phone); the tests in ``test_site.py`` then check what that visit
+recorded. At both widths the visit also measures the layout (display equations and tables
+that are wider than their box must scroll with a visible cue, exactly one search box) and
+clicks the sidebar toggle (it must open the navigation on the phone and hide it on the
+desktop). When Chromium, playwright, the built site or axe-core is missing the
 tests are skipped with the reason -- except with ``CI=true``, where they fail, so that CI
 can never pass without running them.
+
+Screenshots (full page, taken after the solutions were opened): every chapter and the
+intro at both widths in ``_build/screenshots/<width>px/<page>.png`` (``/`` in the page path
+becomes ``__``), and ``<page>.nav-open.png`` of the intro and chapter 5 at 390 px with the
+navigation opened by the toggle. playwright's ``--hide-scrollbars`` default is turned off,
+so scrollbars take room as in a reader's browser (the layout checks measure them).
 
 Environment: ``BOOK_HTML`` (default ``<repo>/_build/html``), ``CHROMIUM`` (default
 ``/usr/bin/chromium``), ``CI``.
@@ -40,7 +50,13 @@ AXE = ROOT / "web_vendor" / "axe-core" / "axe.min.js"
 ON_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 900}
+#: window sizes every page is visited at (CSS px); 390 x 844 is a current phone
+VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
+WIDTHS = tuple(VIEWPORTS)
+DESKTOP, PHONE = 1280, 390
+VIEWPORT = VIEWPORTS[DESKTOP]
+#: pages whose screenshots the report lists (every page is shot; these are the ones to look at)
+KEY_SCREENSHOTS = ("intro.html", "chapters/05_linear_layer.html")
 LOCAL_HOSTS = {"127.0.0.1"}
 NO_SITE = "(no built site)"
 
@@ -95,6 +111,7 @@ class PageReport:
     """What one visit of one page recorded."""
 
     page: str
+    width: int = DESKTOP
     load_seconds: float = 0.0
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
@@ -109,9 +126,14 @@ class PageReport:
     axe_serious: list[dict] = field(default_factory=list)
     axe_other: list[str] = field(default_factory=list)
     screenshot: str = ""
+    equations: list[dict] = field(default_factory=list)
+    tables: list[dict] = field(default_factory=list)
+    search_boxes: list[str] = field(default_factory=list)
+    page_scroll_width: int = 0
+    toggle: dict = field(default_factory=dict)
 
 
-REPORTS: dict[str, PageReport] = {}
+REPORTS: dict[tuple[str, int], PageReport] = {}
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -140,14 +162,20 @@ def browser(base_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        # playwright hides scrollbars in headless Chromium by default; the layout checks
+        # and the screenshots need them drawn as a reader's browser draws them
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                     ignore_default_args=["--hide-scrollbars"])
         yield browser
         browser.close()
 
 
-def new_context(browser, external: list[str]):
+def new_context(browser, external: list[str], width: int = DESKTOP):
     """A fresh browser context that blocks (and records) every non-local request."""
-    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    phone = width < 768
+    context = browser.new_context(viewport=VIEWPORTS.get(width, {"width": width, "height": 900}),
+                                  service_workers="block", has_touch=phone,
+                                  device_scale_factor=1)
 
     def route(r):
         url = r.request.url
@@ -201,6 +229,82 @@ AXE_RUN = """async () => {
 }"""
 
 
+#: Display equations and tables: for each rendered one, the box that shows it (the element
+#: itself or the nearest ancestor that clips horizontally), whether its content is wider
+#: than that box, and what the reader sees of it: a scrollbar that takes room (height in
+#: px) and a shadow gradient. Also: whether the box itself sticks out of the window.
+LAYOUT = r"""() => {
+  const clips = (e) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(e).overflowX);
+  const visible = (e) => e.checkVisibility ? e.checkVisibility() : e.getClientRects().length > 0;
+  const describe = (el, content, label) => {
+    let box = el;
+    while (box && box !== document.body && !clips(box)) box = box.parentElement;
+    if (!box || box === document.body) box = null;
+    const cs = box ? getComputedStyle(box) : null;
+    const r = (box || el).getBoundingClientRect();
+    const bw = box ? parseFloat(cs.borderTopWidth) + parseFloat(cs.borderBottomWidth) : 0;
+    return {
+      what: label,
+      content: Math.round(content),
+      box: box ? box.clientWidth : null,
+      overflow: box ? cs.overflowX : 'none',
+      scrollbar: box ? Math.round(box.offsetHeight - box.clientHeight - bw) : 0,
+      shadow: box ? /gradient/.test(cs.backgroundImage) : false,
+      fade: box ? /gradient/.test(cs.maskImage || cs.webkitMaskImage || '') : false,
+      left: Math.round(r.left), right: Math.round(r.right),
+    };
+  };
+  const eqs = [];
+  document.querySelectorAll('main mjx-container[display="true"]').forEach((c, i) => {
+    if (!visible(c)) return;
+    const math = c.querySelector('mjx-math') || c;
+    const tex = (c.parentElement && c.parentElement.textContent || '').trim().slice(0, 60);
+    eqs.push(describe(c, Math.max(c.scrollWidth, math.getBoundingClientRect().width),
+                      `equation ${i + 1}: ${tex}`));
+  });
+  const tables = [];
+  document.querySelectorAll('main table').forEach((t, i) => {
+    if (!visible(t)) return;
+    const cap = (t.querySelector('caption') || t.querySelector('th, td') || t).textContent;
+    tables.push(describe(t, t.getBoundingClientRect().width,
+                         `table ${i + 1}: ${cap.trim().replace(/\s+/g, ' ').slice(0, 50)}`));
+  });
+  const search = Array.from(document.querySelectorAll(
+      '.search-button__button, .search-button-field, form.bd-search, input[type="search"]'))
+    .filter(e => !e.closest('dialog, article, .bd-search-container') && visible(e) && e.getBoundingClientRect().width > 0)
+    .filter((e, i, all) => !all.some(o => o !== e && o.contains(e)))
+    .map(e => e.className || e.tagName);
+  return {eqs, tables, search, pageWidth: document.documentElement.scrollWidth};
+}"""
+
+
+def _toggle(page, width: int) -> dict:
+    """Click the visible primary-sidebar toggle; report whether the navigation opened/closed.
+
+    On a phone the navigation is hidden until the toggle opens it (pydata-sphinx-theme moves
+    it into ``#pst-primary-sidebar-modal``, a ``<dialog>``); on the desktop it is shown and the
+    toggle hides it (sphinx-book-theme's collapse).
+    """
+    nav = "#pst-primary-sidebar .bd-docs-nav a, #pst-primary-sidebar-modal .bd-docs-nav a"
+    links = page.locator(nav)
+
+    def shown() -> bool:
+        return any(links.nth(k).is_visible() for k in range(min(links.count(), 5)))
+
+    toggles = page.locator(".primary-toggle")
+    visible = [k for k in range(toggles.count()) if toggles.nth(k).is_visible()]
+    out = {"toggles": toggles.count(), "visible_toggles": len(visible), "before": shown()}
+    if not visible:
+        return out
+    page.evaluate("() => window.scrollTo(0, 0)")
+    toggles.nth(visible[0]).click()
+    page.wait_for_timeout(500)
+    out["after"] = shown()
+    out["dialog_open"] = page.evaluate(
+        "() => !!document.querySelector('#pst-primary-sidebar-modal[open]')")
+    return out
+
+
 def _solutions(page) -> list[dict]:
     """Each sphinx-exercise solution: hidden before a click on its title, shown after."""
     out = []
@@ -222,12 +326,17 @@ def _solutions(page) -> list[dict]:
     return out
 
 
-def visit(browser, base_url: str, rel: str) -> PageReport:
-    """Load one page once and record everything the tests check (cached per session)."""
-    if rel in REPORTS:
-        return REPORTS[rel]
-    rep = PageReport(page=rel)
-    context = new_context(browser, rep.external_requests)
+def screenshot_path(rel: str, width: int) -> Path:
+    """``_build/screenshots/<width>px/<page path with / as __>.png``."""
+    return SCREENSHOTS / f"{width}px" / (Path(rel).with_suffix("").as_posix().replace("/", "__") + ".png")
+
+
+def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
+    """Load one page once per width and record everything the tests check (cached)."""
+    if (rel, width) in REPORTS:
+        return REPORTS[(rel, width)]
+    rep = PageReport(page=rel, width=width)
+    context = new_context(browser, rep.external_requests, width)
     page = context.new_page()
     page.on("console", lambda m: rep.console_errors.append(f"{m.text} ({m.location.get('url', '')})")
             if m.type == "error" else None)
@@ -257,12 +366,13 @@ def visit(browser, base_url: str, rel: str) -> PageReport:
             """() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
                  .filter(h => h.includes('mybinder.org') || h.includes('colab.research.google.com'))""")
         rep.is_notebook = (SITE / "_sources" / Path(rel).with_suffix(".ipynb")).is_file()
-        if rel.startswith("chapters/"):
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shot = SCREENSHOTS / (Path(rel).stem + ".png")
-            page.screenshot(path=str(shot), full_page=True)
-            rep.screenshot = str(shot)
         rep.solutions = _solutions(page)
+        # measured with the solutions open, so that their equations are measured too, and
+        # before any full-page screenshot: playwright hides the scrollbars to take one
+        # and Chromium does not draw them again on that page
+        layout = page.evaluate(LAYOUT)
+        rep.equations, rep.tables = layout["eqs"], layout["tables"]
+        rep.search_boxes, rep.page_scroll_width = layout["search"], layout["pageWidth"]
         if AXE.is_file():  # after opening the solutions, so that their content is checked too
             page.add_script_tag(path=str(AXE))
             for v in page.evaluate(AXE_RUN):
@@ -270,9 +380,17 @@ def visit(browser, base_url: str, rel: str) -> PageReport:
                     rep.axe_serious.append(v)
                 else:
                     rep.axe_other.append(f"{v['id']} ({v['impact']}, {v['count']} nodes)")
+        if rel.startswith("chapters/") or rel in KEY_SCREENSHOTS:  # (solutions open)
+            shot = screenshot_path(rel, width)
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+            rep.screenshot = str(shot)
+        rep.toggle = _toggle(page, width)  # last: it opens a modal dialog
+        if rel in KEY_SCREENSHOTS and rep.toggle.get("after") and width < 992:
+            page.screenshot(path=str(screenshot_path(rel, width).with_suffix(".nav-open.png")))
     finally:
         context.close()
-    REPORTS[rel] = rep
+    REPORTS[(rel, width)] = rep
     return rep
 
 
@@ -295,9 +413,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     size = site_size_bytes()
     serious = sum(len(r.axe_serious) for r in REPORTS.values())
     tr.write_sep("=", "browser tests")
-    tr.write_line(f"browser tests: {len(REPORTS)} pages loaded in Chromium "
-                  f"(site has {len(site_pages())} pages)")
-    tr.write_line(f"slowest page: {slowest.page} ({slowest.load_seconds:.2f} s to load + typeset math)")
+    widths = sorted({r.width for r in REPORTS.values()}, reverse=True)
+    tr.write_line(f"browser tests: {len(REPORTS)} page visits in Chromium at "
+                  f"{' and '.join(f'{w} px' for w in widths)} (site has {len(site_pages())} pages)")
+    tr.write_line(f"slowest page: {slowest.page} at {slowest.width} px "
+                  f"({slowest.load_seconds:.2f} s to load + typeset math)")
+    wide = sum(1 for r in REPORTS.values() for e in r.equations if e["content"] > (e["box"] or 0) + 1)
+    tr.write_line(f"display equations wider than their box (scrolling with a cue): {wide} "
+                  f"over all visits")
     tr.write_line(f"site size: {size / 1e6:.1f} MB in {SITE}")
     tr.write_line(f"axe-core: {serious} serious/critical violation types "
                   f"over {len(REPORTS)} pages")
@@ -306,6 +429,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
     REPORT_FILE.write_text(json.dumps({
         "pages": len(REPORTS), "site_bytes": size,
-        "slowest": {"page": slowest.page, "seconds": round(slowest.load_seconds, 3)},
+        "slowest": {"page": slowest.page, "width": slowest.width,
+                    "seconds": round(slowest.load_seconds, 3)},
         "reports": [asdict(r) for r in REPORTS.values()],
     }, indent=1))

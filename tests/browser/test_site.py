@@ -1,7 +1,9 @@
 """Every page of the built site, checked in a real browser (see conftest.py).
 
-One visit per page records console messages, requests, math, images, solutions, launch
-links and axe-core's findings; each test below checks one of those for one page.
+One visit per page and window width (1280 px desktop, 390 px phone) records console
+messages, requests, math, images, solutions, launch links, axe-core's findings, the layout
+of display equations and tables, the search boxes and what the sidebar toggle does; each
+test below checks one of those for one page at one width.
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ from urllib.parse import urlparse
 
 import pytest
 
-from site_browser import (AXE, NO_SITE, ROOT, SITE, new_context, skip_or_fail, site_pages,
-                          unavailable, visit)
+from site_browser import (AXE, DESKTOP, KEY_SCREENSHOTS, NO_SITE, PHONE, ROOT, SITE, WIDTHS,
+                          new_context, screenshot_path, skip_or_fail, site_pages, unavailable,
+                          visit)
 
 PAGES = site_pages() or [NO_SITE]
-#: smallest rendered width (CSS px, 1280 px wide window) of a figure in the text
-MIN_FIGURE_WIDTH = 300
+VISITS = [pytest.param((p, w), id=f"{p}@{w}px") for p in PAGES for w in WIDTHS]
+#: a box's content may exceed its width by this much (sub-pixel rounding) without a cue
+SLACK_PX = 2
+#: the least room a scrollbar under a wide equation or table must take to count as visible
+MIN_SCROLLBAR_PX = 4
+#: smallest rendered width (CSS px) of a figure in the text, by window width
+MIN_FIGURE_WIDTH = {DESKTOP: 300, PHONE: 300}
 
 
 def _config() -> dict:
@@ -27,14 +35,15 @@ def _config() -> dict:
 
 @pytest.fixture
 def report(browser, base_url, request):
-    rel = request.param
+    rel, width = request.param
     if rel == NO_SITE:
         skip_or_fail(unavailable() or f"no pages found in {SITE}")
-    return visit(browser, base_url, rel)
+    return visit(browser, base_url, rel, width)
 
 
 def pages(fn):
-    return pytest.mark.parametrize("report", PAGES, indirect=True)(fn)
+    """Run the test for every page at every width of :data:`site_browser.VIEWPORTS`."""
+    return pytest.mark.parametrize("report", VISITS, indirect=True)(fn)
 
 
 @pages
@@ -71,8 +80,9 @@ def test_images_have_alt_text(report):
 @pages
 def test_figures_are_legible(report):
     small = [f"{img['src']} ({img['width']:.0f} px)" for img in report.images
-             if img["inContent"] and img["width"] < MIN_FIGURE_WIDTH]
-    assert small == [], f"{report.page}: figures narrower than {MIN_FIGURE_WIDTH} px"
+             if img["inContent"] and img["width"] < MIN_FIGURE_WIDTH[report.width]]
+    assert small == [], (f"{report.page} at {report.width} px: figures narrower than "
+                         f"{MIN_FIGURE_WIDTH[report.width]} px")
     broken = [img["src"] for img in report.images if img["naturalWidth"] == 0]
     assert broken == [], f"{report.page}: images that did not load"
 
@@ -114,6 +124,81 @@ def test_accessibility_axe(report):
     assert details == [], f"{report.page}: serious or critical accessibility violations"
 
 
+def _hidden_without_cue(items: list[dict], shadow_counts: bool = True) -> list[str]:
+    """Boxes whose content is wider than the box and that do not visibly scroll.
+
+    Visibly: a scrollbar that takes room, and a faded right edge (the box starts scrolled
+    to the left) -- or, where nothing paints over the box's background (equations, not
+    tables: their cells do), a scroll shadow instead of the fade.
+    """
+    bad = []
+    for it in items:
+        if it["box"] is None:
+            continue  # nothing clips it: test_nothing_sticks_out_of_the_window catches it
+        if it["content"] <= it["box"] + SLACK_PX:
+            continue
+        problems = []
+        if it["overflow"] not in ("auto", "scroll"):
+            problems.append(f"overflow-x: {it['overflow']} (clipped, cannot scroll)")
+        if it["scrollbar"] < MIN_SCROLLBAR_PX:
+            problems.append(f"no visible scrollbar ({it['scrollbar']} px)")
+        if not (it["fade"] or (shadow_counts and it["shadow"])):
+            problems.append("no faded edge" + ("" if not shadow_counts else " or scroll shadow"))
+        if problems:
+            bad.append(f"{it['what']}: {it['content']} px in a {it['box']} px box, "
+                       + ", ".join(problems))
+    return bad
+
+
+def _outside(items: list[dict], width: int) -> list[str]:
+    return [f"{it['what']}: spans {it['left']}..{it['right']} px of a {width} px window"
+            for it in items if it["left"] < -SLACK_PX or it["right"] > width + SLACK_PX]
+
+
+@pages
+def test_wide_equations_scroll_with_a_visible_cue(report):
+    """No display equation is clipped: one wider than its box scrolls, and shows it does."""
+    bad = _hidden_without_cue(report.equations) + _outside(report.equations, report.width)
+    assert bad == [], f"{report.page} at {report.width} px: clipped display equations"
+
+
+@pages
+def test_wide_tables_scroll_with_a_visible_cue(report):
+    bad = _hidden_without_cue(report.tables, shadow_counts=False) + _outside(report.tables, report.width)
+    unboxed = [t["what"] for t in report.tables
+               if t["box"] is None and t["right"] > report.width + SLACK_PX]
+    assert bad + unboxed == [], f"{report.page} at {report.width} px: clipped tables"
+
+
+@pages
+def test_page_does_not_scroll_sideways(report):
+    assert report.page_scroll_width <= report.width + SLACK_PX, (
+        f"{report.page} at {report.width} px: the page is {report.page_scroll_width} px wide")
+
+
+@pages
+def test_exactly_one_search_box(report):
+    """The book's search box only: not also pydata-sphinx-theme's header bar above it.
+
+    (The search page's own query form, in the page body, is not counted.)"""
+    assert len(report.search_boxes) == 1, (
+        f"{report.page} at {report.width} px: visible search boxes {report.search_boxes}")
+
+
+@pages
+def test_sidebar_toggle_works(report):
+    """Phone: the navigation is hidden and the toggle opens it. Desktop: shown, toggle hides it."""
+    t = report.toggle
+    assert t.get("visible_toggles") == 1, f"{report.page} at {report.width} px: toggles {t}"
+    if report.width < 992:
+        assert not t["before"], f"{report.page}: navigation shown on a phone before the toggle"
+        assert t["after"], f"{report.page} at {report.width} px: the toggle did not open the navigation"
+        assert t["dialog_open"], f"{report.page}: the navigation did not open as a dialog"
+    else:
+        assert t["before"], f"{report.page}: no navigation on the desktop"
+        assert not t["after"], f"{report.page} at {report.width} px: the toggle did not hide the navigation"
+
+
 def test_every_toc_entry_is_a_page():
     if unavailable():
         skip_or_fail(unavailable())
@@ -130,8 +215,12 @@ def test_chapter_screenshots_written(browser, base_url):
     chapters = [p for p in PAGES if p.startswith("chapters/")]
     if not chapters:
         skip_or_fail(unavailable() or "no chapter pages")
-    shots = [visit(browser, base_url, p).screenshot for p in chapters]
+    pages = chapters + [p for p in KEY_SCREENSHOTS if p in PAGES and p not in chapters]
+    shots = [visit(browser, base_url, p, w).screenshot for p in pages for w in WIDTHS]
     assert all(s and Path(s).stat().st_size > 10_000 for s in shots), shots
+    for p in KEY_SCREENSHOTS:
+        if p in PAGES:
+            assert screenshot_path(p, PHONE).is_file() and screenshot_path(p, DESKTOP).is_file()
 
 
 def test_search_finds_jacobian(browser, base_url):

@@ -1,0 +1,43 @@
+// Wide display equations and tables on narrow screens (added by _ext/offline_assets.py,
+// styled by book-mobile.css, checked by tests/browser at 390 px). A box whose content is
+// wider than the box gets the classes book-more-left / book-more-right while content is
+// hidden beyond that edge; the CSS fades that edge out, so the reader sees that the box
+// scrolls even where the browser shows no scrollbar (phones) and where table cells would
+// paint over a background shadow.
+(function () {
+  "use strict";
+  var SELECTOR = 'main mjx-container[display="true"], main .pst-scrollable-table-container, main .table-wrapper';
+  function update(el) {
+    var hidden = el.scrollWidth - el.clientWidth;
+    var left = hidden > 2 && el.scrollLeft > 1;
+    var right = hidden > 2 && el.scrollLeft < hidden - 1;
+    el.classList.toggle("book-more-left", left);
+    el.classList.toggle("book-more-right", right);
+    if (hidden > 2 && !el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "0");  // keyboard users can scroll it too
+    }
+  }
+  function updateAll() {
+    document.querySelectorAll(SELECTOR).forEach(update);
+  }
+  var pending = false;
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; updateAll(); });
+  }
+  document.addEventListener("scroll", function (ev) {
+    var t = ev.target;
+    if (t instanceof Element && t.matches(SELECTOR)) update(t);
+  }, true);
+  window.addEventListener("resize", schedule);
+  window.addEventListener("load", function () {
+    updateAll();
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(schedule);
+    // solutions and other dropdowns reveal equations and tables when opened
+    document.addEventListener("click", function () { window.setTimeout(schedule, 450); }, true);
+  });
+  if (document.readyState !== "loading") schedule();
+  else document.addEventListener("DOMContentLoaded", schedule);
+})();
