@@ -34,10 +34,13 @@ Site URL rule: ``html.baseurl`` of ``_config.yml`` if set, else GitHub Pages of
 Run after ``jupyter-book build .``::
 
     python -m booktools.plain_jupyter            # -> _build/jupyter/chapters/*.ipynb
-    python -m booktools.plain_jupyter --site _build/html   # also the site's downloads
+    python -m booktools.plain_jupyter --site _build/html --colab-branch colab
 
 ``--site`` copies the rendering over the site's ``_sources/chapters/*.ipynb`` (what its
-download button serves) and into ``_build/html/jupyter/``. Student copies:
+download button serves) and into ``_build/html/jupyter/``; ``--colab-branch colab``
+points the site's Colab buttons at branch ``colab``, where the maintainer publishes
+``_build/jupyter/`` (same paths as ``chapters/``; the setup cell installs the helpers
+from the default branch). Student copies:
 :func:`render_notebook` with ``solutions=False`` drops solutions (and the cells
 between ``solution-start``/``solution-end``).
 """
@@ -588,12 +591,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: BUILD/jupyter")
     parser.add_argument("--site", type=Path, default=None,
                         help="also copy into SITE/_sources (download button) and SITE/jupyter")
+    parser.add_argument("--colab-branch", default=None, metavar="BRANCH",
+                        help="with --site: point the site's Colab buttons at BRANCH, where "
+                             "the maintainer publishes BUILD/jupyter/ (see the README)")
     parser.add_argument("--no-solutions", action="store_true")
     args = parser.parse_args(argv)
     out = args.out or args.build / "jupyter"
     index = load_index(args.build)
     paths = args.notebooks or sorted((ROOT / "chapters").glob("*.ipynb"))
-    failed = 0
+    failed, done = 0, []
     for path in paths:
         rel = path.resolve().relative_to(ROOT)
         docname = rel.with_suffix("").as_posix()
@@ -612,7 +618,39 @@ def main(argv: list[str] | None = None) -> int:
             t.parent.mkdir(parents=True, exist_ok=True)
             t.write_text(text)
         print(f"{rel} -> {out / rel}" + (f" (+ {args.site})" if args.site else ""))
+        done.append(rel.as_posix())
+    if args.site and args.colab_branch:
+        print(f"Colab buttons -> branch {args.colab_branch}: "
+              f"{retarget_colab(args.site, args.colab_branch, done)} pages")
     return 1 if failed else 0
+
+
+def retarget_colab(site: Path, branch: str, notebooks: list[str],
+                   config: Path = ROOT / "_config.yml") -> int:
+    """Point the site's Colab launch buttons at ``branch``; return the pages changed.
+
+    sphinx-book-theme builds them as ``{colab_url}/github/OWNER/REPO/blob/{branch}/...``
+    from ``repository.branch``; the rendered notebooks live on their own branch with the
+    same paths, so only the branch part of that one URL prefix changes, and only for
+    the ``notebooks`` rendered (paths like ``chapters/05_linear_layer.ipynb``).
+    """
+    import yaml
+
+    cfg = yaml.safe_load(Path(config).read_text())
+    owner_repo = cfg["repository"]["url"].rstrip("/").split("github.com/")[1]
+    colab = cfg.get("launch_buttons", {}).get("colab_url", "https://colab.research.google.com")
+    old = f"{colab.rstrip('/')}/github/{owner_repo}/blob/{cfg['repository'].get('branch', 'main')}/"
+    new = f"{colab.rstrip('/')}/github/{owner_repo}/blob/{branch}/"
+    changed = 0
+    for page in Path(site).rglob("*.html"):
+        text = page.read_text()
+        new_text = text
+        for rel in notebooks:
+            new_text = new_text.replace(old + rel, new + rel)
+        if new_text != text:
+            page.write_text(new_text)
+            changed += 1
+    return changed
 
 
 if __name__ == "__main__":

@@ -231,3 +231,14 @@ def test_rendered_chapters_have_no_raw_myst(path):
     assert any(raw_myst(c.source) for c in source.cells if c.cell_type == "markdown")
     assert sum(c.cell_type == "code" for c in nb.cells) == \
         sum(c.cell_type == "code" for c in source.cells), "a code cell was lost"
+
+
+def test_retarget_colab_changes_only_rendered_chapters(tmp_path):
+    base = "https://colab.research.google.com/github/backprop-book/linear-layer-backprop/blob/"
+    (tmp_path / "chapters").mkdir()
+    page = tmp_path / "chapters" / "05.html"
+    page.write_text(f'<a href="{base}main/chapters/05_x.ipynb">Colab</a>'
+                    f'<a href="{base}main/reference/notation.ipynb">Colab</a>')
+    assert pj.retarget_colab(tmp_path, "colab", ["chapters/05_x.ipynb"]) == 1
+    assert page.read_text() == (f'<a href="{base}colab/chapters/05_x.ipynb">Colab</a>'
+                                f'<a href="{base}main/reference/notation.ipynb">Colab</a>')
