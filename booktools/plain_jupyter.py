@@ -57,7 +57,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SiteIndex", "Writer", "render_markdown", "render_notebook", "site_url",
+__all__ = ["SiteIndex", "Writer", "render_markdown", "render_notebook", "plain_notebook",
+           "retarget_colab", "site_url",
            "load_index", "glue_values", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -564,14 +565,36 @@ def render_notebook(nb, index: SiteIndex, docname: str, glue: dict | None = None
         else:
             if inside is not None:
                 if not solutions:
-                    continue
-                cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+                    # a student copy keeps what replaced the solution (a stub cell)
+                    if "solution" in cell.metadata.get("tags", []):
+                        continue
+                else:
+                    cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         cells.append(cell)
     out.cells = cells
     nbformat.validate(out)
     return out, writer.problems
+
+
+_INDEX_CACHE: dict = {}
+
+
+def plain_notebook(nb, docname: str, build: Path = ROOT / "_build", solutions: bool = True):
+    """:func:`render_notebook` with the site's index and the chapter's glue loaded from ``build``.
+
+    For the student-copy generator: ``plain_notebook(student_nb, "chapters/05_linear_layer",
+    solutions=False)`` after it has replaced solution cells by stubs (stubs, untagged
+    ``solution``, are kept; cells tagged ``solution`` and ``{solution}`` blocks are dropped).
+    Needs a site build (``make book``). Returns ``(notebook, problems)``.
+    """
+    build = Path(build)
+    if build not in _INDEX_CACHE:
+        _INDEX_CACHE[build] = load_index(build)
+    executed = build / "jupyter_execute" / f"{docname}.ipynb"
+    glue = glue_values(executed) if executed.exists() else {}
+    return render_notebook(nb, _INDEX_CACHE[build], docname, glue, solutions=solutions)
 
 
 def render_markdown(source: str, index: SiteIndex, docname: str, glue: dict | None = None,

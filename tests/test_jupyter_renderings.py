@@ -180,17 +180,21 @@ def test_solution_start_end_cells():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("```{exercise} T\n:label: ex-a\nDo it.\n```"),
                 nbformat.v4.new_markdown_cell("```{solution-start} ex-a\n```"),
-                nbformat.v4.new_code_cell("answer = 42"),
+                nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
+                nbformat.v4.new_code_cell("check(answer)"),
                 nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
                 nbformat.v4.new_code_cell("print(1)")]
     out, problems = pj.render_notebook(nb, _index(), "chapters/01_x", {})
     assert problems == []
-    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code"]
+    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code", "code"]
     assert out.cells[1].source.startswith("**Solution to Exercise 1.1**")
     assert out.cells[2].metadata["jupyter"]["source_hidden"] is True
-    assert "jupyter" not in out.cells[3].metadata
+    assert out.cells[3].metadata["jupyter"]["source_hidden"] is True
+    assert "jupyter" not in out.cells[4].metadata
     student, _ = pj.render_notebook(nb, _index(), "chapters/01_x", {}, solutions=False)
-    assert [c.source for c in student.cells if c.cell_type == "code"] == ["print(1)"]
+    # the solution goes, a stub (untagged) stays, the markers go
+    assert [c.source for c in student.cells if c.cell_type == "code"] == ["check(answer)", "print(1)"]
+    assert all("Solution" not in c.source for c in student.cells)
 
 
 def test_glue_values_read_from_myst_nb_outputs(tmp_path):
