@@ -226,6 +226,8 @@ class Writer:
         self.md = _parser()
         self.problems: list[str] = []
         self.footnotes: list[str] = []
+        #: footnote label -> number, in order of first appearance in the notebook (as Sphinx)
+        self.footnote_numbers: dict[str, int] = {}
 
     # ---- entry points
     def markdown(self, source: str) -> str:
@@ -281,6 +283,11 @@ class Writer:
             return self._table(node)
         if t == "dl":
             return self._deflist(node)
+        if t == "footnote_reference":            # a definition, left where it was written
+            label = node.meta.get("label", "")
+            n = self._footnote(label)
+            return (f'<a id="fn-{html.escape(label)}"></a><sup>{n}</sup> '
+                    + self._blocks(node.children))
         if t == "footnote_block":
             for fn in node.children:
                 label = fn.meta.get("label", "")
@@ -429,11 +436,14 @@ class Writer:
             return self._role(node.meta["name"], node.content)
         if t == "footnote_ref":
             label = node.meta.get("label", "")
-            return f'<sup>[[{label}]](#fn-{html.escape(label)})</sup>'
+            return f'<sup>[{self._footnote(label)}](#fn-{html.escape(label)})</sup>'
         if t == "myst_target":
             return f'<a id="{html.escape(node.content)}"></a>'
         self.problems.append(f"{self.docname}: unhandled inline {t}")
         return _escape(node.content or "")
+
+    def _footnote(self, label: str) -> int:
+        return self.footnote_numbers.setdefault(label, len(self.footnote_numbers) + 1)
 
     def _anchor_of(self, label: str) -> str:
         return self.index.labels.get(label, (None, label, ""))[1]

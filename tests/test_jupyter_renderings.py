@@ -127,7 +127,9 @@ SAMPLE = r"""(sec-b)=
 ## Title with {ref}`sec-a`
 
 Text {eq}`eq-y`, {numref}`fig-z`, {cite:t}`k1` and {cite:p}`k1`; loss {glue:text}`g1:.2f`,
-count {glue:text}`g2`, a_b \* x.
+count {glue:text}`g2`, a_b \* x.[^slip]
+
+[^slip]: A corrected slip.
 
 $$
 y = x
@@ -166,6 +168,7 @@ def test_writer_resolves_every_myst_construct():
     assert "<details>\n<summary>Solution to Exercise 1.1</summary>" in out
     assert "> **Careful**" in out and "> Hi there." in out
     assert r"a\_b \* x" in out                  # escaped text stays literal
+    assert '<sup>[1](#fn-slip)</sup>' in out and '<a id="fn-slip"></a><sup>1</sup> A corrected' in out
 
 
 def test_writer_without_solutions_and_problems():
