@@ -95,6 +95,8 @@ class SiteIndex:
     labels: dict = field(default_factory=dict)
     numbers: dict = field(default_factory=dict)
     citations: dict = field(default_factory=dict)
+    #: docname -> section numbers in document order (``["5", "5.1", ...]``, "" unnumbered)
+    sections: dict = field(default_factory=dict)
 
     def url(self, docname: str, anchor: str = "") -> str:
         return f"{self.base}{docname}.html" + (f"#{anchor}" if anchor else "")
@@ -147,10 +149,35 @@ def load_index(build: Path = ROOT / "_build", config: Path = ROOT / "_config.yml
     for label, (doc, anchor, _) in index.labels.items():
         if (doc, anchor) in numbers:
             index.numbers.setdefault(label, numbers[doc, anchor])
+    # section numbers of each page, in the order of its headings (from its doctree)
+    from docutils import nodes
+
+    for doc, secnumbers in env.toc_secnumbers.items():
+        doctree = Path(build) / ".doctrees" / f"{doc}.doctree"
+        if not doctree.exists():
+            continue
+        with open(doctree, "rb") as f:
+            tree = pickle.load(f)
+        numbers_here = []
+        # the page's own headings: sections nested only in sections (sphinx-exercise
+        # wraps exercise and solution bodies in sections of their own: not headings)
+        own = [sec for sec in tree.findall(nodes.section)
+               if all(isinstance(a, (nodes.section, nodes.document)) for a in _ancestors(sec))]
+        for k, section in enumerate(own):
+            key = "" if k == 0 else "#" + section["ids"][0]
+            numbers_here.append(".".join(map(str, secnumbers.get(key, ()))))
+        index.sections[doc] = numbers_here
     for c in env.domaindata.get("cite", {}).get("citations", []):
         index.citations[c.key] = (c.bibliography_key.docname, c.citation_id, _authors(c.entry),
                                   c.entry.fields.get("year", "n.d."))
     return index
+
+
+def _ancestors(node):
+    node = node.parent
+    while node is not None:
+        yield node
+        node = node.parent
 
 
 def glue_values(executed: Path) -> dict:
@@ -228,6 +255,9 @@ class Writer:
         self.footnotes: list[str] = []
         #: footnote label -> number, in order of first appearance in the notebook (as Sphinx)
         self.footnote_numbers: dict[str, int] = {}
+        #: section numbers of the page, used by its top-level headings in order
+        self.section_numbers = list(index.sections.get(docname, []))
+        self.headings = 0
 
     # ---- entry points
     def markdown(self, source: str) -> str:
@@ -235,14 +265,15 @@ class Writer:
 
         self.footnotes = []
         tree = SyntaxTreeNode(self.md.parse(source))
-        body = self._blocks(tree.children)
+        body = self._blocks(tree.children, top=True)
         if self.footnotes:
             body += "\n\n---\n\n" + "\n\n".join(self.footnotes)
         return body.strip() + "\n" if body.strip() else ""
 
     # ---- blocks
-    def _blocks(self, children) -> str:
-        out = [self._block(c) for c in children]
+    def _blocks(self, children, top: bool = False) -> str:
+        out = [self._heading(c) if top and c.type == "heading" else self._block(c)
+               for c in children]
         return "\n\n".join(b for b in out if b is not None and b != "")
 
     def _block(self, node) -> str | None:
@@ -296,6 +327,15 @@ class Writer:
             return None
         self.problems.append(f"{self.docname}: unhandled block {t}")
         return None
+
+    def _heading(self, node) -> str:
+        """A cell's own heading, with the site's section number ("5.1 Title")."""
+        k, self.headings = self.headings, self.headings + 1
+        number = self.section_numbers[k] if k < len(self.section_numbers) else ""
+        text = self._inline(node.children[0])
+        if number:
+            text = f"{number}{'.' if '.' not in number else ''} {text}"
+        return f"{node.markup} {text}"
 
     def _list(self, node) -> str:
         items, start = [], int(node.attrs.get("start", 1)) if node.type == "ordered_list" else 0
@@ -584,6 +624,9 @@ def render_notebook(nb, index: SiteIndex, docname: str, glue: dict | None = None
                 cell.outputs, cell.execution_count = [], None
         cells.append(cell)
     out.cells = cells
+    if writer.section_numbers and writer.headings != len(writer.section_numbers):
+        writer.problems.append(f"{docname}: {writer.headings} headings but "
+                               f"{len(writer.section_numbers)} sections on the site")
     nbformat.validate(out)
     return out, writer.problems
 

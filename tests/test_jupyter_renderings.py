@@ -120,7 +120,8 @@ def _index():
                 "ex-a": ("chapters/01_x", "ex-a", ""),
                 "fig-z": ("chapters/02_y", "fig-z", "")},
         numbers={"eq-y": "1.2", "ex-a": "1.1", "fig-z": "2.4"},
-        citations={"k1": ("reference/bibliography", "id3", "Smith and Jones", "2020")})
+        citations={"k1": ("reference/bibliography", "id3", "Smith and Jones", "2020")},
+        sections={"chapters/01_x": ["1", "1.1"]})
 
 
 SAMPLE = r"""(sec-b)=
@@ -138,6 +139,7 @@ $$ (eq-y)
 ```{exercise} Some *title*
 :label: ex-a
 
+### Hint
 Do $x$.
 ```
 
@@ -156,6 +158,8 @@ def test_writer_resolves_every_myst_construct():
     out = pj.render_markdown(SAMPLE, _index(), "chapters/01_x", {"g1": 3.14159, "g2": 7})
     assert raw_myst(out) == []
     assert '<a id="sec-b"></a>' in out
+    # the site's section number; the heading inside the exercise is not a section
+    assert "## 1. Title with [The first section]" in out
     assert f"[The first section]({BASE}chapters/01_x.html#sec-a)" in out
     assert f"[(1.2)]({BASE}chapters/01_x.html#equation-eq-y)" in out
     assert f"[Figure 2.4]({BASE}chapters/02_y.html#fig-z)" in out
@@ -164,6 +168,7 @@ def test_writer_resolves_every_myst_construct():
     assert "loss 3.14," in out and "count 7," in out
     assert r"y = x \tag{1.2}" in out
     assert "> **Exercise 1.1** (Some *title*)" in out and "> Do $x$." in out
+    assert "> ### Hint" in out
     assert ":label:" not in out and ":class:" not in out
     assert "<details>\n<summary>Solution to Exercise 1.1</summary>" in out
     assert "> **Careful**" in out and "> Hi there." in out
@@ -187,7 +192,7 @@ def test_solution_start_end_cells():
                 nbformat.v4.new_code_cell("check(answer)"),
                 nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
                 nbformat.v4.new_code_cell("print(1)")]
-    out, problems = pj.render_notebook(nb, _index(), "chapters/01_x", {})
+    out, problems = pj.render_notebook(nb, _index(), "chapters/02_y", {})
     assert problems == []
     assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code", "code"]
     assert out.cells[1].source.startswith("**Solution to Exercise 1.1**")
