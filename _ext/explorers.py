@@ -32,6 +32,7 @@ import io
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 from docutils import nodes
@@ -163,7 +164,10 @@ def _replace(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             [spec["kind"], spec["config"], repr(widgets.STATIC_GRIDS[spec["kind"]]), digest,
              DPI, COLORS], sort_keys=True).encode()).hexdigest()[:12]
         cache = Path(app.outdir).parent / ".explorer-frames" / ident
+        cached = (cache / "manifest.json").exists()
+        start = time.perf_counter()
         alts = render_frames(spec["kind"], spec["config"], cache)
+        took = "cached" if cached else f"computed in {time.perf_counter() - start:.0f} s"
         target = Path(app.outdir) / "_images" / "explorers" / ident
         if not target.exists():
             shutil.copytree(cache, target, ignore=shutil.ignore_patterns("manifest.json"))
@@ -171,7 +175,7 @@ def _replace(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         uid = f"book-explorer-{ident}"
         node.parent.replace(node, nodes.raw("", explorer_html(spec, uri, alts, uid),
                                             format="html"))
-        logger.info(f"explorers: {docname}: {spec['kind']} explorer, {len(alts)} frames")
+        logger.info(f"explorers: {docname}: {spec['kind']} explorer, {len(alts)} frames ({took})")
 
 
 def _prefer_html(app: Sphinx, config) -> None:
