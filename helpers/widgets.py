@@ -10,7 +10,12 @@ Three explorers, each in two layers:
   ``observe``; the figure is shown as an ``<img>`` with alt text in an
   ``ipywidgets.HTML`` (:func:`figure_html`), so it stays accessible when the website
   embeds the widget's saved state. ipywidgets is imported only there, so importing this
-  module needs torch and matplotlib only.
+  module needs torch and matplotlib only. Works with ipywidgets 8 and 7.7 (Colab's):
+  the rich output is built here, not delegated to ipywidgets.
+- **frames for the static website**: the rich output also carries ``text/html`` (the
+  current figure and the explorer's settings); the book's Sphinx extension
+  ``_ext/explorers.py`` replaces it by controls that switch figures precomputed with
+  :func:`static_view` over the bounded grid :data:`STATIC_GRIDS`.
 
 Which chapter uses which:
 
