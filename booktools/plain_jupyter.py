@@ -396,8 +396,8 @@ class Writer:
         anchor = f'<a id="{html.escape(self._anchor_of(label))}"></a>\n' if label else ""
         inner = self.markdown_fragment(body)
         if name == "exercise":
-            number = self.index.numbers.get(label)
-            if number is None:
+            number = None if "nonumber" in options else self.index.numbers.get(label)
+            if number is None and "nonumber" not in options:
                 self.problems.append(f"{self.docname}: exercise {label} has no number")
             head = f"**Exercise {number}**" if number else "**Exercise**"
             if arg:
@@ -523,13 +523,16 @@ class Writer:
                 parts.append(f"[{_escape(shown)}]({self.index.url(doc, anchor)})")
             joined = "; ".join(parts)
             return joined if name in ("cite:t", "cite:ct") else f"({joined})"
-        if name in ("glue", "glue:", "glue:any", "glue:text"):
+        if name in ("glue", "glue:", "glue:any", "glue:text", "glue:md", "glue:math"):
             key, _, spec = content.partition(":")
             if key not in self.glue:
                 self.problems.append(f"{self.docname}: glue key {key} not in the executed notebook")
                 return f"`{key}`"
             value = self.glue[key]
-            return _escape(format(value, spec) if spec else str(value))
+            text = format(value, spec) if spec else str(value)
+            if name == "glue:math":
+                return f"${text}$"
+            return text if name == "glue:md" else _escape(text)
         if name == "math":
             return f"${content}$"
         if name == "term":
