@@ -184,18 +184,24 @@ def glue_values(executed: Path) -> dict:
     """``{key: value}`` of every ``helpers.glue`` in an executed notebook.
 
     myst-nb stores a glued value as a ``display_data`` output whose
-    ``metadata.scrapbook.name`` is the key; its ``text/plain`` is the ``repr`` of the
-    value, read back with ``ast.literal_eval`` (as myst-nb's ``{glue:text}`` does).
+    ``metadata.scrapbook.name`` is the key; its ``text/plain`` (under
+    ``metadata.scrapbook.mime_prefix`` when glued with ``display=False``) is the
+    ``repr`` of the value, read back with ``ast.literal_eval`` (as myst-nb's ``{glue:text}`` does).
     """
     import nbformat
 
     values = {}
     for cell in nbformat.read(executed, as_version=4).cells:
         for out in cell.get("outputs", []):
-            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            scrapbook = out.get("metadata", {}).get("scrapbook", {})
+            key = scrapbook.get("name")
             if key is None:
                 continue
-            text = out.get("data", {}).get("text/plain", "")
+            # display=False (helpers.glue) prefixes the mime types, e.g.
+            # "application/papermill.record/text/plain"
+            data = out.get("data", {})
+            text = data.get(scrapbook.get("mime_prefix", "") + "text/plain",
+                            data.get("text/plain", ""))
             try:
                 values[key] = ast.literal_eval(text)
             except (ValueError, SyntaxError):
@@ -529,7 +535,12 @@ class Writer:
                 self.problems.append(f"{self.docname}: glue key {key} not in the executed notebook")
                 return f"`{key}`"
             value = self.glue[key]
-            text = format(value, spec) if spec else str(value)
+            try:
+                text = format(value, spec) if spec else str(value)
+            except (ValueError, TypeError) as exc:
+                self.problems.append(f"{self.docname}: glue {key}={value!r} with format "
+                                     f"{spec!r}: {exc}")
+                text = str(value)
             if name == "glue:math":
                 return f"${text}$"
             return text if name == "glue:md" else _escape(text)

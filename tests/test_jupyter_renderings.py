@@ -208,9 +208,11 @@ def test_solution_start_end_cells():
 def test_glue_values_read_from_myst_nb_outputs(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("glue(...)")
+    # as myst_nb.glue(display=False) writes it (helpers.glue), and with display=True
     cell.outputs = [nbformat.v4.new_output(
-        "display_data", data={"text/plain": "0.123456"},
-        metadata={"scrapbook": {"name": "ch05_loss", "mime_prefix": ""}}),
+        "display_data", data={"application/papermill.record/text/plain": "0.123456"},
+        metadata={"scrapbook": {"name": "ch05_loss",
+                                "mime_prefix": "application/papermill.record/"}}),
         nbformat.v4.new_output("display_data", data={"text/plain": "'float64'"},
                                metadata={"scrapbook": {"name": "ch05_dtype"}})]
     nb.cells = [cell]
