@@ -101,42 +101,57 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def test_chapter_renders_with_jupyterlab_myst(lab):
+@pytest.fixture(scope="module")
+def chromium(request, lab):
+    """The browser suite's shared Chromium when the site is built, else one of our own
+    (a second sync playwright cannot start while the shared one runs)."""
+    try:
+        shared = request.getfixturevalue("browser")
+    except pytest.skip.Exception:
+        shared = None
+    if shared is not None:
+        yield shared
+        return
     from playwright.sync_api import sync_playwright
 
-    base, token = lab
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base)
-                          or not r.request.url.startswith("http") else r.abort())
-            page = context.new_page()
-            page.goto(f"{base}/lab/tree/{CHAPTER.name}?token={token}", timeout=180_000)
-            page.wait_for_selector(".jp-MarkdownCell .myst-admonition", timeout=180_000)
+        own = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield own
+        own.close()
 
-            # an admonition, rendered with its title
-            admonition = page.locator(".jp-MarkdownCell .myst-admonition").first
-            title = admonition.locator(".myst-admonition-header").inner_text().strip()
-            assert title and admonition.is_visible()
 
-            # an exercise's solution: folded in a closed <details>, opens on a click
-            # ({solution-start} renders an empty "Start of Solution" box: take a {solution})
-            summary = page.locator(".jp-MarkdownCell details > summary").filter(
-                has_text="Solution to").filter(has_not_text="Start of").first
-            summary.wait_for(state="attached", timeout=60_000)
-            solution = summary.locator("xpath=..")
-            assert solution.evaluate("d => d.open") is False
-            body = solution.locator(".details-body")
-            assert not body.is_visible(), "the solution is not folded"
-            solution.locator("summary").click()
-            assert solution.evaluate("d => d.open") is True and body.is_visible()
+def test_chapter_renders_with_jupyterlab_myst(lab, chromium):
+    base, token = lab
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base)
+                      or not r.request.url.startswith("http") else r.abort())
+        page = context.new_page()
+        page.goto(f"{base}/lab/tree/{CHAPTER.name}?token={token}", timeout=180_000)
+        page.wait_for_selector(".jp-MarkdownCell .myst-admonition", timeout=180_000)
 
-            # nothing raw on screen: directive fences, roles, (label)= targets
-            text = page.locator(".jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst") \
-                .evaluate_all("els => els.map(e => e.innerText).join('\\n')")
-            for raw in ("```{", ":::{", "{ref}`", "{eq}`", "{numref}`", ":label:", ":class:",
-                        "(sec-linear)="):
-                assert raw not in text, f"raw MyST on screen: {raw}"
-        finally:
-            browser.close()
+        # an admonition, rendered with its title
+        admonition = page.locator(".jp-MarkdownCell .myst-admonition").first
+        title = admonition.locator(".myst-admonition-header").inner_text().strip()
+        assert title and admonition.is_visible()
+
+        # an exercise's solution: folded in a closed <details>, opens on a click
+        # ({solution-start} renders an empty "Start of Solution" box: take a {solution})
+        summary = page.locator(".jp-MarkdownCell details > summary").filter(
+            has_text="Solution to").filter(has_not_text="Start of").first
+        summary.wait_for(state="attached", timeout=60_000)
+        solution = summary.locator("xpath=..")
+        assert solution.evaluate("d => d.open") is False
+        body = solution.locator(".details-body")
+        assert not body.is_visible(), "the solution is not folded"
+        solution.locator("summary").click()
+        assert solution.evaluate("d => d.open") is True and body.is_visible()
+
+        # nothing raw on screen: directive fences, roles, (label)= targets
+        text = page.locator(".jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst") \
+            .evaluate_all("els => els.map(e => e.innerText).join('\\n')")
+        for raw in ("```{", ":::{", "{ref}`", "{eq}`", "{numref}`", ":label:", ":class:",
+                    "(sec-linear)="):
+            assert raw not in text, f"raw MyST on screen: {raw}"
+    finally:
+        context.close()
