@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "explorers_static"
 HTML_BUILDERS = ("html", "dirhtml", "singlehtml")
 SPEC = re.compile(r'<div class="book-explorer" data-book-explorer="([^"]*)"')
+USED = re.compile(r'_images/explorers/([0-9a-f]{12})/')
 #: resolution of the frames (the live widget uses matplotlib's default 100 dpi)
 DPI = 80
 #: colours kept per frame (heatmaps on one diverging map; text antialiasing)
@@ -178,6 +179,23 @@ def _replace(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         logger.info(f"explorers: {docname}: {spec['kind']} explorer, {len(alts)} frames ({took})")
 
 
+def _prune(app: Sphinx, exception) -> None:
+    """Remove frame folders that no page refers to any more (an edit of a helper
+    changes the folder names; the output folder is not emptied between builds)."""
+    frames = Path(app.outdir) / "_images" / "explorers"
+    if exception is not None or app.builder.name not in HTML_BUILDERS or not frames.is_dir():
+        return
+    used = set()
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(errors="replace")
+        if "book-explorer" in text:
+            used.update(m.group(1) for m in USED.finditer(text))
+    for folder in frames.iterdir():
+        if folder.is_dir() and folder.name not in used:
+            shutil.rmtree(folder)
+            logger.info(f"explorers: removed stale frames {folder.name}")
+
+
 def _prefer_html(app: Sphinx, config) -> None:
     overrides = list(getattr(config, "nb_mime_priority_overrides", None) or [])
     overrides += [(b, "text/html", 5) for b in HTML_BUILDERS]
@@ -193,6 +211,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _prefer_html)
     app.connect("config-inited", _static_path)
     app.connect("doctree-resolved", _replace)
+    app.connect("build-finished", _prune)
     app.add_js_file("book-explorers.js", defer="defer")
     app.add_css_file("book-explorers.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -514,3 +514,30 @@ def test_static_grid_frames(kind):
     assert _render(va.fig) != _render(vb.fig)
     with pytest.raises(ValueError, match="'nope'"):
         widgets.static_values("nope")
+
+
+def test_site_explorer_html(tmp_path):
+    """_ext/explorers.py: controls for every grid control, the initial frame, its alt text."""
+    import html
+    import json
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(widgets.__file__).parents[1] / "_ext"))
+    try:
+        import explorers
+    finally:
+        sys.path.pop(0)
+    names = list(widgets.STATIC_GRIDS["linear"])
+    alts = {explorers.frame_key(names, v): f"alt {i}"
+            for i, v in enumerate(widgets.static_values("linear"))}
+    spec = {"kind": "linear", "config": {"seed": 0},
+            "values": {"N": 2, "D": 3, "M": 6, "wrt": "W", "order": "col"}}   # M=6: off-grid
+    page = explorers.explorer_html(spec, "../_images/explorers/abc", alts, "ex1")
+    for name in names:
+        assert f'name="{name}"' in page and f'id="ex1-{name}"' in page and f'for="ex1-{name}"' in page
+    key = "N2-D3-M4-wrtW-ordercol"                                   # M clamped to the grid's 4
+    assert f'src="../_images/explorers/abc/{key}.png"' in page
+    assert f'alt="{html.escape(alts[key])}"' in page
+    data = json.loads(page.split('class="book-explorer-data">')[1].split("</script>")[0])
+    assert data["names"] == names and data["alts"] == alts
+    assert '<option value="W" selected>' in page
