@@ -76,24 +76,62 @@ def _png(fig) -> bytes:
     return out.getvalue()
 
 
+def _render_part(kind: str, config: dict, cache: Path, part: int, parts: int) -> dict:
+    """Frames ``part, part + parts, ...`` of the grid into ``cache``; ``{key: alt}``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers import widgets
+
+    names = list(widgets.STATIC_GRIDS[kind])
+    alts = {}
+    for values in widgets.static_values(kind)[part::parts]:
+        view = widgets.static_view(kind, config, values)   # checked like every redraw
+        key = frame_key(names, values)
+        (cache / f"{key}.png").write_bytes(_png(view.fig))
+        alts[key] = view.alt
+    return alts
+
+
 def render_frames(kind: str, config: dict, cache: Path) -> dict:
-    """Every frame of an explorer in ``cache`` (computed once); ``{key: alt}``."""
+    """Every frame of an explorer in ``cache`` (computed once); ``{key: alt}``.
+
+    Large grids are split with one helper process (``python _ext/explorers.py``) when
+    the machine has two cores or more (``BOOK_EXPLORER_JOBS=1`` turns that off); if
+    it fails, its half is drawn here.
+    """
+    import os
+    import subprocess
+    import sys
+
     from helpers import widgets
 
     manifest = cache / "manifest.json"
     if manifest.exists():
         return json.loads(manifest.read_text())
-    import matplotlib
-
-    matplotlib.use("Agg")
     cache.mkdir(parents=True, exist_ok=True)
+    total = len(widgets.static_values(kind))
+    jobs = int(os.environ.get("BOOK_EXPLORER_JOBS", min(2, os.cpu_count() or 1)))
+    helper = None
+    if jobs > 1 and total >= 40:
+        root = str(HERE.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        helper = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), kind,
+                                   json.dumps(config), str(cache), "1", "2"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    alts = _render_part(kind, config, cache, 0, 2 if helper else 1)
+    if helper is not None:
+        _, err = helper.communicate()
+        part = cache / "part-1.json"
+        if helper.returncode == 0 and part.exists():
+            alts.update(json.loads(part.read_text()))
+            part.unlink()
+        else:
+            logger.warning(f"explorers: helper process failed ({err[-300:]}); drawing here")
+            alts.update(_render_part(kind, config, cache, 1, 2))
     names = list(widgets.STATIC_GRIDS[kind])
-    alts = {}
-    for values in widgets.static_values(kind):
-        view = widgets.static_view(kind, config, values)   # checked like every redraw
-        key = frame_key(names, values)
-        (cache / f"{key}.png").write_bytes(_png(view.fig))
-        alts[key] = view.alt
+    alts = {frame_key(names, v): alts[frame_key(names, v)] for v in widgets.static_values(kind)}
     manifest.write_text(json.dumps(alts))
     return alts
 
@@ -215,3 +253,11 @@ def setup(app: Sphinx) -> dict:
     app.add_js_file("book-explorers.js", defer="defer")
     app.add_css_file("book-explorers.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":          # the helper process of render_frames
+    import sys
+
+    _kind, _config, _cache, _part, _parts = sys.argv[1:6]
+    _alts = _render_part(_kind, json.loads(_config), Path(_cache), int(_part), int(_parts))
+    (Path(_cache) / f"part-{_part}.json").write_text(json.dumps(_alts))
