@@ -67,10 +67,12 @@ vendor:
 	elif [ -f package-lock.json ] && command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
 	else echo "npm not found: web_vendor/ not installed, the site will use the CDN for MathJax and widgets"; fi
 
-## lab: open the chapters in JupyterLab, installed into .venv on first use
+## lab: open the chapters in JupyterLab, installed into .venv on first use; MyST (admonitions,
+## exercises, folded solutions, math labels) is rendered by jupyterlab-myst (requirements.txt)
 JUPYTERLAB := jupyterlab==4.6.6
 lab: $(STAMP)
 	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet "$(JUPYTERLAB)"
+	@$(BIN)/python -c "import jupyterlab_myst" 2>/dev/null || $(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/jupyter lab chapters/
 
 ## clean-notebooks: strip outputs and noisy metadata from every chapter

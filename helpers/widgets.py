@@ -10,7 +10,12 @@ Three explorers, each in two layers:
   ``observe``; the figure is shown as an ``<img>`` with alt text in an
   ``ipywidgets.HTML`` (:func:`figure_html`), so it stays accessible when the website
   embeds the widget's saved state. ipywidgets is imported only there, so importing this
-  module needs torch and matplotlib only.
+  module needs torch and matplotlib only. Works with ipywidgets 8 and 7.7 (Colab's):
+  the rich output is built here, not delegated to ipywidgets.
+- **frames for the static website**: the rich output also carries ``text/html`` (the
+  current figure and the explorer's settings); the book's Sphinx extension
+  ``_ext/explorers.py`` replaces it by controls that switch figures precomputed with
+  :func:`static_view` over the bounded grid :data:`STATIC_GRIDS`.
 
 Which chapter uses which:
 
@@ -43,6 +48,9 @@ __all__ = [
     "ELEMENTWISE_SIZE_RANGE",
     "ACTIVATIONS",
     "MLP_LAYERS",
+    "STATIC_GRIDS",
+    "static_values",
+    "static_view",
     "check_same",
     "figure_html",
     "linear_closed_form",
@@ -784,10 +792,36 @@ class _Explorer:
         return f"{type(self).__name__}({values})"
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = self.ui._repr_mimebundle_(**kwargs)
-        # a short text form: the box's own repr would spell out the whole PNG
-        bundle["text/plain"] = repr(self)
-        return bundle
+        """The widget view (live kernels), an HTML form (static pages) and a short text.
+
+        Built here rather than delegated to the box: ipywidgets 8 has
+        ``Widget._repr_mimebundle_`` but 7.7 (Colab's) only ``_ipython_display_``, and
+        both send this same widget-view bundle (protocol version 2.0). The ``text/html``
+        entry is the current figure inside ``<div class="book-explorer">`` with the
+        explorer's kind, settings and control values as JSON: front ends with a kernel
+        prefer the widget view; the book's site (``_ext/explorers.py``) replaces the
+        HTML with precomputed frames and controls that work without a kernel.
+        """
+        import html
+        import json
+
+        spec = {"kind": self.kind, "config": self.static_config(),
+                "values": {name: c.value for name, c in self.controls.items()}}
+        return {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2, "version_minor": 0, "model_id": self.ui.model_id},
+            "text/html": (f'<div class="book-explorer" data-book-explorer="'
+                          f'{html.escape(json.dumps(spec, sort_keys=True), quote=True)}">'
+                          f"{self.image.value}</div>"),
+            # a short text form: the box's own repr would spell out the whole PNG
+            "text/plain": repr(self),
+        }
+
+    kind = ""
+
+    def static_config(self) -> dict:
+        """The arguments, other than the controls, that fix what the callback draws."""
+        return {"seed": self.seed}
 
 
 class LinearJacobianExplorer(_Explorer):
@@ -796,6 +830,8 @@ class LinearJacobianExplorer(_Explorer):
     Thin wrapper around :func:`linear_jacobian_view` (chapter 5); see
     :func:`linear_jacobian_explorer`.
     """
+
+    kind = "linear"
 
     def __init__(self, N: int = 2, D: int = 3, M: int = 4, wrt: str = "X",
                  order: str = "row", seed: int = 0):
@@ -809,10 +845,10 @@ class LinearJacobianExplorer(_Explorer):
             "N": w.IntSlider(value=N, description="N", **slider),
             "D": w.IntSlider(value=D, description="D", **slider),
             "M": w.IntSlider(value=M, description="M", **slider),
-            "wrt": w.ToggleButtons(options=[("∂Y/∂X", "X"), ("∂Y/∂W", "W"), ("∂Y/∂b", "b")],
-                                   value=wrt, description="Jacobian"),
-            "order": w.ToggleButtons(options=[("row-major", "row"), ("column-major", "col")],
-                                     value=order, description="flatten"),
+            "wrt": w.ToggleButtons(options=list(_WRT_OPTIONS), value=wrt,
+                                   description="Jacobian"),
+            "order": w.ToggleButtons(options=list(_ORDER_OPTIONS), value=order,
+                                     description="flatten"),
         }
         self.image = w.HTML()
         c = self.controls
@@ -825,6 +861,8 @@ class LinearJacobianExplorer(_Explorer):
 
 class ElementwiseJacobianExplorer(_Explorer):
     """A choice of relu/tanh/sigmoid and a size slider; see :func:`elementwise_jacobian_view`."""
+
+    kind = "elementwise"
 
     def __init__(self, activation: str = "relu", n: int = 5, seed: int = 0):
         import ipywidgets as w
@@ -848,6 +886,8 @@ class ElementwiseJacobianExplorer(_Explorer):
 class MLPBackwardExplorer(_Explorer):
     """A step slider with Previous / Next buttons; see :func:`mlp_step_view`."""
 
+    kind = "mlp"
+
     def __init__(self, step: int = 1, N: int = 4, D: int = 3, H: int = 5, C: int = 3,
                  seed: int = 0):
         import ipywidgets as w
@@ -864,12 +904,76 @@ class MLPBackwardExplorer(_Explorer):
                           self.image])
         self._connect()
 
+    def static_config(self) -> dict:
+        return dict(self.sizes)
+
     def _move(self, delta: int) -> None:
         s = self.controls["step"]
         s.value = min(max(s.value + delta, s.min), s.max)
 
     def _callback(self, step):
         return mlp_step_view(step, **self.sizes)
+
+
+# ------------------------------------------------- frames for the static website
+
+#: labels of the linear explorer's choices, shared by the widget and the static page
+_WRT_OPTIONS = (("∂Y/∂X", "X"), ("∂Y/∂W", "W"), ("∂Y/∂b", "b"))
+_ORDER_OPTIONS = (("row-major", "row"), ("column-major", "col"))
+
+#: The bounded grid of control values precomputed for the website (no kernel there),
+#: per explorer kind: control name -> (label, kind of control, values). Every
+#: combination is one frame: 3 x 3 x 4 sizes x 3 x 2 = 216 (linear), 3 x 8 = 24
+#: (element-wise), 4 (MLP). The live widget keeps the full ranges.
+STATIC_GRIDS = {
+    "linear": {
+        "N": ("N", "range", tuple(range(1, 4))),
+        "D": ("D", "range", tuple(range(1, 4))),
+        "M": ("M", "range", tuple(range(1, 5))),
+        "wrt": ("Jacobian", "choice", _WRT_OPTIONS),
+        "order": ("flatten", "choice", _ORDER_OPTIONS),
+    },
+    "elementwise": {
+        "activation": ("f", "choice", tuple((a, a) for a in ("relu", "tanh", "sigmoid"))),
+        "n": ("n", "range", tuple(range(1, 9))),
+    },
+    "mlp": {"step": ("step", "steps", tuple(range(1, 5)))},
+}
+
+
+def static_values(kind: str) -> list[dict]:
+    """Every combination of control values in ``STATIC_GRIDS[kind]``, as keyword dicts."""
+    import itertools
+
+    grid = STATIC_GRIDS[_check_choice("static_values", "kind", kind, set(STATIC_GRIDS))]
+    names = list(grid)
+    values = [[v[1] if isinstance(v, tuple) else v for v in grid[n][2]] for n in names]
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+
+
+def static_view(kind: str, config: dict, values: dict):
+    """The pure callback's result for one frame of the website's explorer.
+
+    Parameters
+    ----------
+    kind : {"linear", "elementwise", "mlp"}
+        Which explorer (the ``kind`` attribute of its class).
+    config : dict
+        Its fixed arguments (``static_config()``: the seed, and the MLP's sizes).
+    values : dict
+        One combination of control values, e.g. from :func:`static_values`.
+
+    Returns
+    -------
+    LinearView, ElementwiseView or MLPView
+        With ``.fig`` (closed) and ``.alt``, checked like every redraw.
+    """
+    _check_choice("static_view", "kind", kind, set(STATIC_GRIDS))
+    if kind == "linear":
+        return linear_jacobian_view(**values, seed=config.get("seed", 0))
+    if kind == "elementwise":
+        return elementwise_jacobian_view(**values, seed=config.get("seed", 0))
+    return mlp_step_view(values["step"], **config)
 
 
 def linear_jacobian_explorer(N: int = 2, D: int = 3, M: int = 4, wrt: str = "X",

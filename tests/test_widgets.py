@@ -413,3 +413,131 @@ def test_redraw_time_at_largest_setting():
             slow.append(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU")
     print()
     assert slow == [], f"redraws too slow: {slow}"
+
+
+# ----------------------------------------- ipywidgets 7.7 (Colab) and 8, static frames
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: Colab's ipywidgets line (7.7.x) and what it imports that ipywidgets 8 dropped
+IPYWIDGETS7 = ["ipywidgets==7.7.5", "widgetsnbextension==3.6.10", "jupyterlab_widgets==1.1.11",
+               "ipython_genutils==0.2.0"]
+
+
+def test_bundle_matches_ipywidgets8_own_view():
+    """The bundle is built by hand (7.7 has no _repr_mimebundle_): same view as 8's own."""
+    import html
+    import json
+
+    for ex in (linear_jacobian_explorer(), elementwise_jacobian_explorer(),
+               mlp_backward_explorer(step=3)):
+        ours = ex._repr_mimebundle_()
+        assert ours[WIDGET_VIEW] == ex.ui._repr_mimebundle_()[WIDGET_VIEW]
+        spec = json.loads(html.unescape(ours["text/html"].split('data-book-explorer="')[1]
+                                        .split('"')[0]))
+        assert spec["kind"] == ex.kind
+        assert spec["values"] == {k: c.value for k, c in ex.controls.items()}
+        assert ex.image.value in ours["text/html"]       # the current figure, for nbviewer
+        # the static site's grid holds the explorer's controls, and its current value
+        assert set(widgets.STATIC_GRIDS[ex.kind]) == set(ex.controls)
+
+
+def _ipywidgets7_dir():
+    """ipywidgets 7.7.5 installed with --target next to the venv (once), or skip."""
+    import os
+    from pathlib import Path
+
+    target = Path(sys.prefix) / "ipywidgets7"
+    if not (target / "ipywidgets" / "__init__.py").exists():
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--disable-pip-version-check", "--target", str(target), *IPYWIDGETS7],
+                           capture_output=True, text=True)
+        if r.returncode:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"could not install {IPYWIDGETS7}: {r.stderr[-500:]}")
+            pytest.skip(f"could not install {IPYWIDGETS7} (offline?): {r.stderr[-200:]}")
+    return target
+
+
+IPYWIDGETS7_SCRIPT = r"""
+import ipywidgets, ipywidgets.widgets.widget as widget_module, matplotlib
+matplotlib.use("Agg")
+assert ipywidgets.__version__.startswith("7.7"), ipywidgets.__version__
+import helpers.widgets as hw
+
+sent = []
+widget_module.display = lambda data, raw=False, **kw: sent.append(data)
+for make, change, field in [
+        (lambda: hw.linear_jacobian_explorer(wrt="W", order="col"), dict(N=3, wrt="b"), "matrix"),
+        (lambda: hw.elementwise_jacobian_explorer(), dict(activation="tanh", n=7), "matrix"),
+        (lambda: hw.mlp_backward_explorer(step=2, N=5, D=2, H=4, C=3), dict(step=4), "alt")]:
+    ex = make()
+    bundle = ex._repr_mimebundle_()              # what IPython calls when the cell displays it
+    ex.ui._ipython_display_()                    # ipywidgets 7's own way of displaying the box
+    assert bundle["application/vnd.jupyter.widget-view+json"] == \
+        sent[-1]["application/vnd.jupyter.widget-view+json"], (bundle, sent[-1])
+    assert ex.ui.model_id in ipywidgets.Widget.widgets
+    before, alt = getattr(ex.view, field), ex.view.alt
+    ex.update(**change)
+    after = getattr(ex.view, field)
+    assert ex.view.alt != alt and (before.shape != after.shape if field == "matrix" else True)
+    assert ex.image.value.startswith("<img alt=")
+ex.next_button.click()                           # at step 4 already: stays
+ex.prev_button.click()
+assert ex.controls["step"].value == 3 and ex.view.step.layer == "ReLU"
+print("ok", ipywidgets.__version__)
+"""
+
+
+def test_explorers_under_ipywidgets_7_7():
+    """Colab ships ipywidgets 7.7.x: every explorer displays and redraws there too."""
+    import os
+
+    target = _ipywidgets7_dir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(target), str(widgets.__file__).rsplit("/helpers/", 1)[0],
+         os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", IPYWIDGETS7_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "ok 7.7.5"
+
+
+@pytest.mark.parametrize("kind", sorted(widgets.STATIC_GRIDS))
+def test_static_grid_frames(kind):
+    """The website's grid: bounded, and neighbouring frames differ in picture and alt text."""
+    combos = widgets.static_values(kind)
+    assert 1 < len(combos) <= 300
+    config = {"seed": 0} if kind != "mlp" else dict(N=5, D=2, H=4, C=3, seed=0)
+    a, b = combos[0], combos[-1]
+    va, vb = widgets.static_view(kind, config, a), widgets.static_view(kind, config, b)
+    assert va.alt != vb.alt
+    assert _render(va.fig) != _render(vb.fig)
+    with pytest.raises(ValueError, match="'nope'"):
+        widgets.static_values("nope")
+
+
+def test_site_explorer_html(tmp_path):
+    """_ext/explorers.py: controls for every grid control, the initial frame, its alt text."""
+    import html
+    import json
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(widgets.__file__).parents[1] / "_ext"))
+    try:
+        import explorers
+    finally:
+        sys.path.pop(0)
+    names = list(widgets.STATIC_GRIDS["linear"])
+    alts = {explorers.frame_key(names, v): f"alt {i}"
+            for i, v in enumerate(widgets.static_values("linear"))}
+    spec = {"kind": "linear", "config": {"seed": 0},
+            "values": {"N": 2, "D": 3, "M": 6, "wrt": "W", "order": "col"}}   # M=6: off-grid
+    page = explorers.explorer_html(spec, "../_images/explorers/abc", alts, "ex1")
+    for name in names:
+        assert f'name="{name}"' in page and f'id="ex1-{name}"' in page and f'for="ex1-{name}"' in page
+    key = "N2-D3-M4-wrtW-ordercol"                                   # M clamped to the grid's 4
+    assert f'src="../_images/explorers/abc/{key}.png"' in page
+    assert f'alt="{html.escape(alts[key])}"' in page
+    data = json.loads(page.split('class="book-explorer-data">')[1].split("</script>")[0])
+    assert data["names"] == names and data["alts"] == alts
+    assert '<option value="W" selected>' in page
