@@ -13,7 +13,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv book test test-unit test-notebooks test-browser test-envs pdf clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: jupyter-notebooks venv book test test-unit test-notebooks test-browser test-envs pdf clean clean-notebooks lab vendor bench student book-student grade
 
 venv: $(STAMP)
 
@@ -29,6 +29,7 @@ book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . $(JB_FLAGS); \
 	rc=$$?; echo "jupyter-book build took $$(( $$(date +%s) - start )) s"; \
 	if [ $$rc -ne 0 ]; then echo "BOOK BUILD FAILED (exit $$rc)"; exit $$rc; fi
+	$(BIN)/python -m booktools.plain_jupyter --site _build/html --colab-branch colab
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
 ## test: helper unit tests + every notebook under nbval, then the book build, then the
@@ -59,6 +60,12 @@ pdf: $(STAMP) vendor
 	$(BIN)/jupyter-book build . --builder singlehtml $(JB_FLAGS) || exit $$?; \
 	$(BIN)/python _ext/book_pdf.py || exit $$?; \
 	echo "make pdf took $$(( $$(date +%s) - start )) s"
+
+## jupyter-notebooks: the plain-Jupyter rendering (Colab, the download button) into
+## _build/jupyter/ and the site, from the last site build (make book runs it too)
+jupyter-notebooks: $(STAMP)
+	@test -f _build/.doctrees/environment.pickle || { echo "run make book first"; exit 2; }
+	$(BIN)/python -m booktools.plain_jupyter --site _build/html --colab-branch colab
 
 ## vendor: MathJax, require.js, the widget manager and axe-core into web_vendor/ (npm ci);
 ## without npm the site falls back to the CDN and the build says so

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 import yaml
 
-from helpers.notebooks import problems, setup_cell_source
+from booktools.colab import setup_cell_source
+from helpers.notebooks import problems
 
 from .conftest import ROOT, chapter_paths, toc_files
 

@@ -350,7 +350,9 @@ def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
         page.goto(f"{base_url}/{rel}", wait_until="load", timeout=60_000)
         page.evaluate(WAIT_FOR_MATH)
         rep.load_seconds = time.perf_counter() - start
-        if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+        if page.locator(".book-explorer").count():
+            page.wait_for_selector(".book-explorer.book-explorer-ready", timeout=15_000)
+        elif page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
             page.wait_for_selector(".jupyter-widgets", timeout=15_000)
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
