@@ -1,6 +1,6 @@
 """Three more layers and their closed-form VJPs (chapter 8, "your turn").
 
-Each layer is written with plain tensor operations (``unfold``, ``einsum``, ``softmax``), so
+Each layer is written with plain tensor operations (indexing, ``einsum``, ``softmax``), so
 that chapter 8 can compare it with PyTorch's own module, and each VJP is the closed
 form the chapter derives, so that tests can compare it with autograd and central
 differences.
@@ -53,6 +53,18 @@ def _check_conv(func: str, X: torch.Tensor, W: torch.Tensor) -> tuple[int, int, 
     return N, C, L, O, K
 
 
+def _windows(X: torch.Tensor, K: int) -> torch.Tensor:
+    """``(N, C, L - K + 1, K)``: ``out[n, c, t, k] = X[n, c, t + k]``, by indexing.
+
+    Indexing rather than ``Tensor.unfold``: ``torch.func.jacrev`` has a batching rule
+    for the backward of indexing, not for ``unfold``'s (it falls back to a slow loop
+    and warns), and chapter 8 builds the layer's Jacobian with ``jacrev``.
+    """
+    T = X.shape[-1] - K + 1
+    idx = torch.arange(T)[:, None] + torch.arange(K)[None, :]
+    return X[..., idx]
+
+
 def conv1d(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """1-D cross-correlation, stride 1, no padding, as ``torch.nn.Conv1d`` (chapter 8).
 
@@ -71,8 +83,7 @@ def conv1d(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> t
         ``Y``, shape ``(N, O, L - K + 1)``.
     """
     N, C, L, O, K = _check_conv("conv1d", X, W)
-    windows = X.unfold(2, K, 1)                      # (N, C, T, K): windows[n, c, t, k] = X[n, c, t + k]
-    Y = torch.einsum("nctk,ock->not", windows, W)
+    Y = torch.einsum("nctk,ock->not", _windows(X, K), W)
     if b is not None:
         check_shape("conv1d", "b", b, (O,), "(O,) with O = W.shape[0]")
         Y = Y + b[:, None]
@@ -111,9 +122,9 @@ def conv1d_vjp(G: torch.Tensor, X: torch.Tensor, W: torch.Tensor):
     T = L - K + 1
     check_shape("conv1d_vjp", "G", G, (N, O, T), "(N, O, L - K + 1), the shape of Y")
     padded = torch.nn.functional.pad(G, (K - 1, K - 1))           # (N, O, L + K - 1)
-    g_windows = padded.unfold(2, K, 1)                              # (N, O, L, K)
+    g_windows = _windows(padded, K)                                 # (N, O, L, K)
     dX = torch.einsum("nosk,ock->ncs", g_windows, W.flip(-1))
-    dW = torch.einsum("nctk,not->ock", X.unfold(2, K, 1), G)
+    dW = torch.einsum("nctk,not->ock", _windows(X, K), G)
     db = G.sum(dim=(0, 2))
     return dX, dW, db
 
