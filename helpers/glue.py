@@ -5,15 +5,23 @@ says ``{glue:text}`ch07_final_loss:.2f` `` and the site shows the number the run
 produced. Values are stored as plain Python numbers or strings (tensors and NumPy
 scalars are converted), so that ``{glue:text}``'s format spec applies to them.
 
-Where myst-nb is not installed (Colab), ``glue`` only returns the value: the cell
-that computes a glued value prints it too, so the notebook stays readable there.
+The value is displayed exactly as ``myst_nb.glue(name, value, display=False)`` does
+(a display bundle under the mime prefix ``application/papermill.record/`` with
+``scrapbook`` metadata; ``tests/test_glue.py`` asserts the two bundles are equal), but
+without importing myst-nb, whose import pulls in nbformat and its JSON-schema checkers
+(seconds per chapter). Outside a kernel (plain Python, or where IPython is absent)
+``glue`` only returns the value. The cell that computes a glued value prints it too,
+so the notebook reads well where glue roles do not render (Colab, plain Jupyter).
 """
 
 from __future__ import annotations
 
 import numbers
 
-__all__ = ["glue"]
+__all__ = ["GLUE_PREFIX", "glue", "glue_bundle"]
+
+#: myst-nb's mime prefix for glued values (``myst_nb.ext.glue.GLUE_PREFIX``)
+GLUE_PREFIX = "application/papermill.record/"
 
 
 def _plain(value):
@@ -48,9 +56,18 @@ def glue(name: str, value):
         ``value`` as a plain Python object, so ``x = glue("k", compute())`` works.
     """
     plain = _plain(value)
+    bundle, metadata = glue_bundle(name, plain)
     try:
-        from myst_nb import glue as _myst_glue
-    except ImportError:  # Colab and other plain Jupyter: nothing to glue into
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # no IPython: nothing to glue into
         return plain
-    _myst_glue(name, plain, display=False)
+    if get_ipython() is not None:
+        display(bundle, raw=True, metadata=metadata)
     return plain
+
+
+def glue_bundle(name: str, plain) -> tuple[dict, dict]:
+    """The display bundle and metadata that myst-nb's ``glue(display=False)`` emits."""
+    return ({GLUE_PREFIX + "text/plain": repr(plain)},
+            {"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
