@@ -59,7 +59,7 @@ def _helpers_grade_(label):
     import helpers.shapes, helpers.jacobians, helpers.layers, helpers.checks
     for module in (helpers.shapes, helpers.jacobians, helpers.layers, helpers.checks):
         importlib.reload(module)  # the reference code, as on disk
-    checker, name, _ = helpers.checks.EXERCISES[label]
+    ex = helpers.checks.EXERCISES[label]; checker, name = ex.checker, ex.func
     fn = globals().get(name)
     if fn is None:
         result = (False, f"{{name}} is not defined: the cell that defines it was deleted, "
@@ -89,7 +89,8 @@ def expected_labels(path: Path, text: str) -> list[str]:
     from .checks import EXERCISES
 
     out = []
-    for label, (_, func, stem) in EXERCISES.items():
+    for label, ex in EXERCISES.items():
+        func, stem = ex.func, ex.chapter
         if (label in text or re.search(rf"def\s+{re.escape(func)}\s*\(", text)
                 or stem in path.name):
             out.append(label)

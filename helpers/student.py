@@ -61,7 +61,7 @@ _SOLUTION_DIRECTIVE = re.compile(r"^\s*(```+|:::+)\s*\{solution(-start|-end)?\}"
 def _exercise_function(label: str) -> str | None:
     from .checks import EXERCISES  # late: keeps `import helpers.student` light
 
-    return EXERCISES[label][1] if label in EXERCISES else None
+    return EXERCISES[label].func if label in EXERCISES else None
 
 
 def stub_source(source: str, label: str) -> str:
@@ -140,7 +140,7 @@ def _leaks(nb) -> list[str]:
     """Solutions left in a student notebook because they were not tagged."""
     from .checks import EXERCISES
 
-    funcs = {f for _, f, _ in EXERCISES.values()}
+    funcs = {ex.func for ex in EXERCISES.values()}
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and _SOLUTION_DIRECTIVE.search(cell.source):

@@ -1,6 +1,9 @@
 """The exercise checkers (helpers/checks.py): each right implementation passes, the
 stub reports "not implemented yet", and a catalogue of wrong implementations gets the
-diagnosis that names its mistake. Also: the instructors' page lists every exercise."""
+diagnosis that names its mistake. For each requirement an exercise states (leading dims,
+any rank, logits of +-1000, N = 1, M = 1), a solution violating only that requirement is
+rejected with a diagnosis naming it. The judge (`verdict`) survives malformed records.
+Also: the instructors' page lists every exercise."""
 
 from __future__ import annotations
 
@@ -25,6 +28,18 @@ def onehot(logits, labels):
     y = torch.zeros_like(logits)
     y[torch.arange(logits.shape[0]), labels] = 1.0
     return y
+
+
+def flat(T):
+    return T.reshape(-1, T.shape[-1])
+
+
+def linear_right(G, X, W):
+    return G @ W.T, flat(X).T @ flat(G), flat(G).sum(0)
+
+
+def nn_right(G, X, w):
+    return G @ w, flat(G).T @ flat(X), flat(G).sum(0)
 
 
 def jac_rows(f, x, transpose=False, dtype=None):
@@ -103,7 +118,7 @@ CATALOGUE = {
     ),
     "ex-generalized-contract": (
         checks.check_contract,
-        lambda G, J: torch.einsum("nm,nmkd->kd", G, J),
+        lambda G, J: (G.reshape(-1) @ J.reshape(G.numel(), -1)).reshape(J.shape[G.ndim:]),
         {
             "input dims": (lambda G, J: (G[:, :, None, None] * J).sum((2, 3)),
                            "summed over the input dims"),
@@ -117,7 +132,7 @@ CATALOGUE = {
     ),
     "ex-linear-vjp": (
         checks.check_linear_vjp,
-        lambda G, X, W: (G @ W.T, X.T @ G, G.sum(0)),
+        lambda G, X, W: linear_right(G, X, W),
         {
             "dW transposed": (lambda G, X, W: (G @ W.T, G.T @ X, G.sum(0)),
                               r"dW is the transpose.*expected shape \(3, 4\), got \(4, 3\)"),
@@ -149,7 +164,7 @@ CATALOGUE = {
     ),
     "ex-linear-nn-vjp": (
         checks.check_nn_linear_vjp,
-        lambda G, X, w: (G @ w, G.T @ X, G.sum(0)),
+        lambda G, X, w: nn_right(G, X, w),
         {
             "book layout dweight": (lambda G, X, w: (G @ w, X.T @ G, G.sum(0)),
                                     "dweight is the transpose"),
@@ -180,7 +195,8 @@ CATALOGUE = {
 def test_catalogue_covers_every_exercise():
     assert set(CATALOGUE) == set(EXERCISES)
     for label, (checker, _, _) in CATALOGUE.items():
-        assert EXERCISES[label][0] is checker
+        assert EXERCISES[label].checker is checker
+        assert checker.__name__ == EXERCISES[label].checker_name
 
 
 @pytest.mark.parametrize("label", sorted(CATALOGUE))
@@ -234,7 +250,7 @@ def test_checker_is_deterministic_and_does_not_touch_the_global_seed(capsys):
     torch.manual_seed(0)
     before = torch.rand(3)
     torch.manual_seed(0)
-    checks.check_linear_vjp(CATALOGUE["ex-linear-vjp"][1])
+    checks.check_linear_vjp(linear_right)
     assert torch.equal(torch.rand(3), before)
     msgs = []
     for _ in range(2):
@@ -247,7 +263,7 @@ def test_checker_is_deterministic_and_does_not_touch_the_global_seed(capsys):
 def test_student_cannot_corrupt_the_reference_inputs():
     """A student's function that modifies its arguments in place sees copies."""
     def in_place(G, X, W):
-        dX, dW, db = G @ W.T, X.T @ G, G.sum(0)
+        dX, dW, db = linear_right(G, X, W)
         G.zero_(), X.zero_(), W.zero_()
         return dX, dW, db
     assert checks.check_linear_vjp(in_place) is True
@@ -262,7 +278,151 @@ def test_shapes_are_non_square():
 def test_instructors_page_lists_every_exercise():
     page = (ROOT / "reference" / "instructors.md").read_text()
     rows = [line for line in page.splitlines() if line.startswith("|")]
-    for label, (checker, func, stem) in EXERCISES.items():
+    for label, ex in EXERCISES.items():
         row = [r for r in rows if f"`{label}`" in r]
         assert row, f"reference/instructors.md: no table row for {label}"
-        assert f"`{func}`" in row[0] and checker.__name__ in row[0] and stem[:2] in row[0], row[0]
+        assert f"`{ex.func}`" in row[0] and ex.checker_name in row[0] and ex.chapter[:2] in row[0], row[0]
+
+
+# ------------------------------------------- each stated requirement, violated alone
+
+def softmax_no_max(z, t):
+    e = torch.exp(z)  # no max subtraction: exp(1000) overflows to inf
+    return (e / e.sum(1, keepdim=True) - onehot(z, t)) / z.shape[0]
+
+
+def softmax_right(z, t):
+    e = torch.exp(z - z.max(1, keepdim=True).values)
+    return (e / e.sum(1, keepdim=True) - onehot(z, t)) / z.shape[0]
+
+
+def contract_rank2(G, J):
+    """Right for a 2-D G only: the reshape of the result hard-codes G.ndim == 2."""
+    return (G.reshape(-1) @ J.reshape(G.numel(), -1)).reshape(J.shape[2:])
+
+
+def relu_2d_only(G, Z):
+    return (G.reshape(G.shape[0], -1) * (Z.reshape(Z.shape[0], -1) > 0))
+
+
+REQUIREMENTS = {  # name: (checker, wrong solution violating only it, regex of the diagnosis)
+    "linear: leading dims (X.T @ G)": (
+        checks.check_linear_vjp, lambda G, X, W: (G @ W.T, X.T @ G, G.sum(0)),
+        r"leading dimensions \(leading dims \(2, 3\)\)"),
+    "linear: no leading dim, X of shape (D,)": (
+        checks.check_linear_vjp,
+        lambda G, X, W: (G @ W.T, X.reshape(-1, X.shape[-1]).T @ G.reshape(-1, G.shape[-1]),
+                         G.reshape(-1, G.shape[-1]).sum(0)) if X.ndim > 1 else (G, W, W),
+        r"leading dimensions \(no leading dim, X of shape \(D,\)\)"),
+    "linear: N = 1": (
+        checks.check_linear_vjp,
+        lambda G, X, W: ((G @ W.T).squeeze(0),) + linear_right(G, X, W)[1:], r"N = 1"),
+    "linear: M = 1": (
+        checks.check_linear_vjp,
+        lambda G, X, W: linear_right(G, X, W)[:2] + (flat(G).sum(0).squeeze(),), r"M = 1"),
+    "nn linear: leading dims (G.T @ X)": (
+        checks.check_nn_linear_vjp, lambda G, X, w: (G @ w, G.T @ X, G.sum(0)),
+        r"leading dimensions"),
+    "nn linear: N = 1": (
+        checks.check_nn_linear_vjp,
+        lambda G, X, w: ((G @ w).squeeze(0),) + nn_right(G, X, w)[1:], r"N = 1"),
+    "nn linear: M = 1": (
+        checks.check_nn_linear_vjp,
+        lambda G, X, w: nn_right(G, X, w)[:2] + (flat(G).sum(0).squeeze(),), r"M = 1"),
+    "contract: any rank": (checks.check_contract, contract_rank2, r"G of rank 0.*any rank"),
+    "softmax: logits of +-1000": (checks.check_softmax_cross_entropy_vjp, softmax_no_max,
+                                  r"NaN or inf.*max subtraction.*overflow"),
+    "softmax: N = 1": (checks.check_softmax_cross_entropy_vjp,
+                       lambda z, t: softmax_right(z, t).squeeze(0), r"N = 1"),
+    "jacobian: M = 1": (checks.check_jacobian, lambda f, x: jac_rows(f, x).squeeze(0),
+                        r"M = 1"),
+    "jacobian: D = 1": (checks.check_jacobian, lambda f, x: jac_rows(f, x).squeeze(1),
+                        r"a single input"),
+    "relu: any shape": (checks.check_relu_vjp, relu_2d_only, r"Z of any shape \(here 3-D\)"),
+    "relu: N = 1": (checks.check_relu_vjp, lambda G, Z: (G * (Z > 0)).squeeze(0), r"N = 1"),
+}
+
+
+def test_the_requirement_solutions_are_right_elsewhere():
+    """The right solutions these are derived from pass (so each wrong one is wrong only there)."""
+    assert checks.check_softmax_cross_entropy_vjp(softmax_right) is True
+    assert checks.check_contract(CATALOGUE["ex-generalized-contract"][1]) is True
+    assert checks.check_nn_linear_vjp(nn_right) is True
+
+
+@pytest.mark.parametrize("name", sorted(REQUIREMENTS))
+def test_each_stated_requirement_is_checked(name):
+    checker, wrong, pattern = REQUIREMENTS[name]
+    with pytest.raises(AssertionError) as info:
+        checker(wrong)
+    message = str(info.value)
+    assert re.search(pattern, message), f"diagnosis {message!r} does not match {pattern!r}"
+    assert "[this case tests" in message
+
+
+def test_requirement_cases_exist_for_the_graders_seeds_too():
+    """The grader draws cases from a secret seed: the requirement cases are always there."""
+    for seed in (0, 12345, 2 ** 40 + 7):
+        lin = EXERCISES["ex-linear-vjp"].cases(seed)
+        assert any(c["inputs"]["X"].ndim == 3 for c in lin) and \
+            any(c["inputs"]["X"].ndim == 1 for c in lin)
+        con = EXERCISES["ex-generalized-contract"].cases(seed)
+        assert {c["inputs"]["G"].ndim for c in con} == {0, 1, 2, 3}
+        sm = EXERCISES["ex-gradient-softmax-ce"].cases(seed)
+        assert max(float(c["inputs"]["logits"].abs().max()) for c in sm) > 999
+        assert torch.isfinite(helpers.softmax_cross_entropy_vjp(
+            sm[-1]["inputs"]["logits"], sm[-1]["inputs"]["labels"])).all()
+
+
+# --------------------------------------------------------- the judge on hostile records
+
+def _records(label, fn, seed=99):
+    from helpers.harness import run_case
+    ex = EXERCISES[label]
+    cases = ex.cases(seed)
+    return cases, [run_case(fn, c, ex.args) for c in cases]
+
+
+def test_verdict_of_right_records_from_another_seed():
+    cases, records = _records("ex-linear-vjp", linear_right)
+    assert checks.verdict("ex-linear-vjp", cases, records) == (True, EXERCISES["ex-linear-vjp"].done)
+
+
+class Liar(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda r: r[:-1], r"hold 7 results for 8 cases"),
+    (lambda r: "pass", r"hold str results"),
+    (lambda r: [None] * len(r), r"malformed outputs: a record is a NoneType"),
+    (lambda r: [{"status": "ok", "value": {"t": "tensor", "v": [1.0]}}] * len(r),
+     r"malformed outputs: a tensor entry holds a list"),
+    (lambda r: [{"status": "ok", "value": {"t": "tensor", "v": torch.zeros(2000, 1000)}}] * len(r),
+     r"malformed outputs: a tensor has 2000000 entries"),
+    (lambda r: [{"status": "ok", "value": {"t": "tensor",
+                                           "v": torch.zeros(2, 3).as_subclass(Liar)}}] * len(r),
+     r"malformed outputs: a tensor entry holds a Liar"),
+    (lambda r: [{"status": "error", "type": 1, "message": "", "where": ""}] * len(r),
+     r"malformed outputs: the error's type is a int"),
+    (lambda r: [{"status": "ok", "value": {"t": "seq", "type": "tuple", "len": 3,
+                                           "v": [{"t": "num", "v": "1"}] * 3}}] * len(r),
+     r"malformed outputs: a number entry holds a str"),
+    (lambda r: [{"status": "ok", "value": {"t": "tensor",
+                                           "v": torch.full((2, 3), float("nan"))}}] * len(r),
+     r"return a tuple \(dX, dW, db\), got a single Tensor"),
+])
+def test_verdict_diagnoses_malformed_records(mutate, pattern):
+    cases, records = _records("ex-linear-vjp", linear_right)
+    ok, text = checks.verdict("ex-linear-vjp", cases, mutate(records))
+    assert ok is False and re.search(pattern, text), text
+
+
+def test_verdict_of_a_tensor_subclass_and_nan():
+    cases, records = _records("ex-mlp-relu-vjp", lambda G, Z: (G * (Z > 0)).as_subclass(Liar))
+    ok, text = checks.verdict("ex-mlp-relu-vjp", cases, records)
+    assert ok is False and "torch.Tensor subclass (Liar)" in text, text
+    cases, records = _records("ex-mlp-relu-vjp", lambda G, Z: G * float("nan"))
+    ok, text = checks.verdict("ex-mlp-relu-vjp", cases, records)
+    assert ok is False and "NaN or inf" in text

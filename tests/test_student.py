@@ -37,9 +37,10 @@ def my_linear_vjp(G, X, W):
     Returns (dX, dW, db), shapes (N, D), (D, M), (M,).
     """
     # solution: ex-linear-vjp MARKER-LINEAR-SOLUTION
+    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])
     dX = G @ W.T
-    dW = X.T @ G
-    db = G.sum(dim=0)
+    dW = X2.T @ G2
+    db = G2.sum(dim=0)
     return dX, dW, db
 ''',
     "ex-mlp-relu-vjp": '''\
@@ -134,7 +135,7 @@ def test_stub_keeps_signature_and_docstring():
     assert "def my_linear_vjp(G, X, W):" in src
     assert "Returns (dX, dW, db), shapes (N, D), (D, M), (M,)." in src
     assert 'raise NotImplementedError("ex-linear-vjp: write your code here")' in src
-    assert "G @ W.T" not in src and "MARKER" not in src
+    assert "G @ W.T" not in src and "X2.T" not in src and "MARKER" not in src
     src = stub_source(RIGHT["ex-mlp-relu-vjp"], "ex-mlp-relu-vjp")
     assert "def my_relu_vjp(G: torch.Tensor,\n                Z: torch.Tensor) -> torch.Tensor:" in src
     assert "MARKER" not in src and "Z > 0" not in src
@@ -196,7 +197,7 @@ def test_the_solution_notebook_passes_its_checks(tmp_path):
 
 def test_traceback_of_a_wrong_answer_hides_the_helpers(tmp_path):
     """In a notebook, a failed check shows the diagnosis, not frames of helpers/checks.py."""
-    wrong = RIGHT["ex-linear-vjp"].replace("X.T @ G", "G.T @ X")
+    wrong = RIGHT["ex-linear-vjp"].replace("X2.T @ G2", "G2.T @ X2")
     nb = synthetic_chapter({"ex-linear-vjp": wrong})
     with pytest.raises(Exception) as info:
         execute(nb, tmp_path)
