@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import checks
+from helpers import checks, more_layers
 from helpers.checks import EXERCISES
 
 from .conftest import ROOT
@@ -192,6 +192,10 @@ CATALOGUE = {
 }
 
 
+from .catalogue_more import CATALOGUE_MORE  # noqa: E402 - chapter 8's exercises
+
+CATALOGUE.update(CATALOGUE_MORE)
+
 def test_catalogue_covers_every_exercise():
     assert set(CATALOGUE) == set(EXERCISES)
     for label, (checker, _, _) in CATALOGUE.items():
@@ -216,7 +220,10 @@ def test_helper_itself_passes(label):
               "ex-generalized-contract": helpers.contract,
               "ex-linear-vjp": helpers.linear_vjp,
               "ex-linear-nn-vjp": helpers.nn_linear_vjp,
-              "ex-mlp-relu-vjp": helpers.relu_vjp}[label]
+              "ex-mlp-relu-vjp": helpers.relu_vjp,
+              "ex-more-conv1d-vjp": more_layers.conv1d_vjp,
+              "ex-more-layer-norm-vjp": more_layers.layer_norm_vjp,
+              "ex-more-attention-vjp": more_layers.attention_scores_vjp}[label]
     if helper is not None:
         assert CATALOGUE[label][0](helper) is True
 
