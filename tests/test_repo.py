@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from helpers.notebooks import problems, setup_cell_source
+from booktools.notebooks import problems, setup_cell_source
 
 from .conftest import ROOT, chapter_paths, toc_files
 
@@ -38,7 +38,7 @@ def test_every_toc_file_exists_and_every_chapter_is_listed():
 def test_notebook_is_committed_clean(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    assert problems(nb) == [], f"run: python -m helpers.notebooks {path.relative_to(ROOT)}"
+    assert problems(nb) == [], f"run: python -m booktools.notebooks {path.relative_to(ROOT)}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)

@@ -1,4 +1,4 @@
-"""Student copies (helpers/student.py) and the solution-free site.
+"""Student copies (booktools/student.py) and the solution-free site.
 
 A tiny synthetic chapter (written to tmp_path, independent of the real chapters)
 carries one text exercise and two code exercises in the CONTRIBUTING.md form, with a
@@ -22,8 +22,8 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from helpers.notebooks import problems
-from helpers.student import make_student_tree, stub_source, student_notebook, write_student_copy
+from booktools.notebooks import problems
+from booktools.student import make_student_tree, stub_source, student_notebook, write_student_copy
 
 from .conftest import ROOT, chapter_paths
 
@@ -235,6 +235,9 @@ def test_student_tree_is_a_book(tmp_path):
     out = make_student_tree(book, tmp_path / "student")
     assert (out / "chapters" / "05_linear_layer.ipynb").is_file()
     assert (out / "helpers" / "checks.py").is_file() and (out / "intro.md").is_file()
+    # the student copy ships the self-checks, not the grader or the other tooling
+    assert not (out / "booktools").exists()
+    assert not {"grade.py", "student.py", "notebooks.py"} & {p.name for p in (out / "helpers").iterdir()}
     cfg = yaml.safe_load((out / "_config.yml").read_text())
     assert cfg["execute"]["execute_notebooks"] == "force"
     assert "launch_buttons" not in cfg and cfg["html"]["use_repository_button"] is False

@@ -1,5 +1,5 @@
 """Notebook hygiene: the book's chapters are committed with outputs stripped and
-clean metadata. ``python -m helpers.notebooks chapters/*.ipynb`` cleans in place;
+clean metadata. ``python -m booktools.notebooks chapters/*.ipynb`` cleans in place;
 ``tests/test_repo.py`` fails on a notebook that is not clean.
 """
 
@@ -78,7 +78,7 @@ def setup_cell_source(repo_url: str) -> str:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m helpers.notebooks NOTEBOOK.ipynb ...", file=sys.stderr)
+        print("usage: python -m booktools.notebooks NOTEBOOK.ipynb ...", file=sys.stderr)
         return 2
     for p in argv:
         if clean_notebook(p):
