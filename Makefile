@@ -81,7 +81,7 @@ book-student: student
 ## GRADE_FLAGS=--no-sandbox turns it off. See reference/instructors.md
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
-	$(BIN)/python -m booktools.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
+	@$(BIN)/python -m booktools.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
 
 clean:
 	rm -rf _build

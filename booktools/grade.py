@@ -130,6 +130,27 @@ def _is_stub(code: str, func: str) -> bool:
     return False
 
 
+_BOOK_DIRS: list[Path] | None = None
+
+
+def _book_dirs() -> list[Path]:
+    """Every checkout of the book a sandboxed Python could import ``helpers`` from: this
+    one, and the one an editable install (``pip install -e``) points to."""
+    global _BOOK_DIRS
+    if _BOOK_DIRS is None:
+        dirs = {ROOT}
+        probe = subprocess.run(
+            [sys.executable, "-I", "-c", "import importlib.util as u; s = u.find_spec('helpers');"
+             " print(s.submodule_search_locations[0] if s and s.submodule_search_locations"
+             " else '')"], capture_output=True, text=True, cwd="/", timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        found = probe.stdout.strip()
+        if found and Path(found).is_dir():
+            dirs.add(Path(found).resolve().parent)
+        _BOOK_DIRS = sorted(dirs)
+    return _BOOK_DIRS
+
+
 def _uids(jobs: int) -> Queue:
     q: Queue = Queue()
     for k in range(max(1, jobs)):
@@ -165,7 +186,7 @@ def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
         if uid is None:  # not root: the limit counts every task of this user
             limits = sandbox.Limits(limits.memory_mb, limits.processes + _nproc_of(os.getuid()),
                                     limits.cpu_seconds, limits.file_mb)
-        cmd = sandbox.command(cmd, workdir=workdir, hide=[ROOT, *opts.hide], env=env, uid=uid)
+        cmd = sandbox.command(cmd, workdir=workdir, hide=[*_book_dirs(), *opts.hide], env=env, uid=uid)
         run_env = {}
     else:
         run_env = dict(env)

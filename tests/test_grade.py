@@ -330,6 +330,10 @@ def test_unvetted_run_the_sandbox_alone_holds(unvetted):
         m = re.search(rf"{name}: (\w+)", probe[1])
         assert m and m.group(1) == "blocked", (name, probe[1])
     assert not (ROOT / "pwned").exists()
+    # the fork bomb's sleeping children died with their sandbox (its PID namespace)
+    if __import__("os").geteuid() == 0:
+        from booktools.grade import _nproc_of
+        assert sum(_nproc_of(sandbox.BASE_UID + k) for k in range(2)) == 0
 
 
 # ------------------------------------------------------------------ fast checks
@@ -404,3 +408,53 @@ def test_real_chapters_solutions_pass_the_static_check():
                     provided=set(ex.policy.modules))
                 seen.add(label)
     assert seen == set(EXERCISES)
+
+
+VET = [  # (label, cell source, None if accepted else a regex of the diagnosis)
+    ("ex-linear-vjp", "import torch.nn.functional as F\nfrom typing import Tuple\n"
+                      "def my_linear_vjp(G, X, W) -> Tuple:\n    grad = G @ W.T\n"
+                      "    return grad, F.linear(X.reshape(-1, 3).T, G.T), G.sum(0)", None),
+    ("ex-linear-vjp", "print(my_linear_vjp(G, X, W))\nout = my_linear_vjp(G, X, W)\n" + LINEAR_OK,
+     None),  # a test call in the cell is dropped, not rejected
+    ("ex-linear-vjp", "%timeit 1\n" + LINEAR_OK, None),
+    ("ex-linear-vjp", "def a(getattr):\n    return 1\n" + LINEAR_OK, r"`getattr`"),
+    ("ex-linear-vjp", "import numpy as np\n" + LINEAR_OK, r"imports `numpy`"),
+    ("ex-linear-vjp", "from torch import autograd\n" + LINEAR_OK, r"`autograd`"),
+    ("ex-linear-vjp", "import torch.autograd as ag\n" + LINEAR_OK, r"`autograd`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "G2.sum(0) if exec('1') else 0"), r"`exec`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "torch.ops.aten.sum(G2, [0])"), r"`ops`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "G2.sum(0) + 0 * _"), r"starts with _"),
+    ("ex-linear-vjp", "from typing import get_type_hints\n" + LINEAR_OK, r"get_type_hints"),
+    ("ex-linear-vjp", "def my_linear_vjp(G, X, W)\n    return G", r"not valid Python"),
+    ("ex-generalized-contract", "def my_contract(G, J):\n    return torch.einsum('i,ij->j', G, J)",
+     r"`einsum`, which this exercise forbids"),
+    ("ex-gradient-softmax-ce", "def my_softmax_cross_entropy_vjp(z, t):\n"
+                               "    return torch.softmax(z, 1)", r"`softmax`, which this"),
+    ("ex-scalar-central-difference", "def my_central_difference(f, x, eps):\n"
+                                     "    return float(torch.tensor(f(x)))", r"`torch`.*no torch"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n"
+                            "    return torch.autograd.functional.jacobian(f, x)",
+     r"`(functional|jacobian)`, which this exercise forbids"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n    return torch.func.jacrev(f)(x)",
+     r"`(func|jacrev)`"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n    x = x.detach().requires_grad_(True)\n"
+                            "    y = f(x)\n    return torch.stack([torch.autograd.grad(y[i], x, "
+                            "retain_graph=True)[0] for i in range(y.numel())])", None),
+]
+
+
+@pytest.mark.parametrize("label,source,pattern", VET, ids=[f"{i}-{v[0]}" for i, v in enumerate(VET)])
+def test_static_check(label, source, pattern):
+    import helpers
+    from booktools.vet import Rejected, extract, vet
+    from helpers.checks import EXERCISES
+
+    ex = EXERCISES[label]
+    try:
+        vet(extract(source, ex.func), func=ex.func, policy=ex.policy,
+            reference_names=set(helpers.__all__), provided=set(ex.policy.modules))
+    except Rejected as exc:
+        assert pattern is not None, f"rejected: {exc}"
+        assert re.search(pattern, str(exc)), str(exc)
+    else:
+        assert pattern is None, "accepted"
