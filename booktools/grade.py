@@ -73,6 +73,7 @@ class Options:
     jobs: int = 1
     use_sandbox: bool = True
     vet: bool = True  #: False only to test the sandbox alone (``--no-vet``)
+    uid_base: int = sandbox.BASE_UID  #: as root: job slot k runs as uid_base + k
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     hide: list = field(default_factory=list)  #: more folders the sandbox must not show
 
@@ -151,10 +152,10 @@ def _book_dirs() -> list[Path]:
     return _BOOK_DIRS
 
 
-def _uids(jobs: int) -> Queue:
+def _uids(jobs: int, base: int = sandbox.BASE_UID) -> Queue:
     q: Queue = Queue()
     for k in range(max(1, jobs)):
-        q.put(sandbox.BASE_UID + k)
+        q.put(base + k)
     return q
 
 
@@ -289,7 +290,7 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
 
         nbformat.write(_notebook(ex, code, opts.cell_timeout), str(workdir / "run.ipynb"))
         if opts.use_sandbox and os.geteuid() == 0:
-            uid = uids.get() if uids is not None else sandbox.BASE_UID
+            uid = uids.get() if uids is not None else opts.uid_base
             for p in [workdir, *workdir.iterdir()]:
                 os.chown(p, uid, uid)
         killed = _run(workdir, opts, uid)
@@ -353,7 +354,7 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
                 rows_of[name][lab] = ("fail", f"{lab}: {err}")
             else:
                 tasks.append((name, nb, lab))
-    uids = _uids(opts.jobs)
+    uids = _uids(opts.jobs, opts.uid_base)
     lock = threading.Lock()
 
     def one(task):
@@ -409,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run submissions without bubblewrap (trusted code only)")
     parser.add_argument("--no-vet", action="store_true",
                         help="skip the static check of the cells (only to test the sandbox)")
+    parser.add_argument("--uid-base", type=int, default=sandbox.BASE_UID,
+                        help="as root, job k runs as this uid + k (give two graders running "
+                             "at once different bases)")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
     parser.add_argument("--processes", type=int, default=sandbox.Limits.processes)
     parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
@@ -439,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     opts = Options(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
-                   use_sandbox=use and works, vet=not args.no_vet,
+                   use_sandbox=use and works, vet=not args.no_vet, uid_base=args.uid_base,
                    limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds))
     start = time.perf_counter()
     out = Path(args.out) if args.out else folder / "grades.csv"

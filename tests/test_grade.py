@@ -166,13 +166,21 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
 }
 
 
-def _grade(folder: Path, *flags: str):
-    start = time.perf_counter()
-    proc = subprocess.run(
+UNVETTED_UID = sandbox.BASE_UID + 100  # the two runs go on at once: their own uids
+
+
+def _start(folder: Path, *flags: str):
+    return folder, time.perf_counter(), subprocess.Popen(
         [sys.executable, "-m", "booktools.grade", str(folder), "--cell-timeout", "6",
          "--timeout", "120", "--jobs", "2", *flags],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def _finish(handle):
+    folder, start, popen = handle
+    out, err = popen.communicate(timeout=900)
     seconds = time.perf_counter() - start
+    proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(folder / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -181,7 +189,30 @@ def _grade(folder: Path, *flags: str):
 
 
 @pytest.fixture(scope="module")
-def vetted(tmp_path_factory):
+def runs(tmp_path_factory):
+    """Both grader runs, started at once (each with two jobs)."""
+    vetted = _start(_vetted_folder(tmp_path_factory))
+    unvetted = None
+    if HAVE_SANDBOX:
+        folder = _unvetted_folder(tmp_path_factory)
+        unvetted = _start(folder, "--no-vet", "--processes", "128",
+                          "--uid-base", str(UNVETTED_UID))
+    return _finish(vetted), (_finish(unvetted) + (folder,) if unvetted else None)
+
+
+@pytest.fixture(scope="module")
+def vetted(runs):
+    return runs[0]
+
+
+@pytest.fixture(scope="module")
+def unvetted(runs):
+    if runs[1] is None:
+        pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
+    return runs[1]
+
+
+def _vetted_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vetted")
     for name, (answers, _) in VETTED.items():
         nb = chapter(answers)
@@ -192,7 +223,7 @@ def vetted(tmp_path_factory):
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
     good = nbformat.writes(chapter(VETTED["correct"][0]))
     (folder / "malformed.ipynb").write_text(good[:-40])  # a truncated save
-    return _grade(folder)
+    return folder
 
 
 def _check(got, table, extra=()):
@@ -296,10 +327,7 @@ UNVETTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def unvetted(tmp_path_factory):
-    if not HAVE_SANDBOX:
-        pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
+def _unvetted_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unvetted")
     home = Path.home()
     home_file = next((str(p) for p in sorted(home.iterdir()) if p.is_file()), str(home / "x"))
@@ -314,8 +342,7 @@ def unvetted(tmp_path_factory):
                     or c.cell_type == "markdown" and any(f":label: {lab}" in c.source
                                                          for lab in answers)]
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
-    proc, got, seconds = _grade(folder, "--no-vet", "--processes", "128")
-    return proc, got, seconds, folder
+    return folder
 
 
 def test_unvetted_run_the_sandbox_alone_holds(unvetted):
@@ -333,7 +360,7 @@ def test_unvetted_run_the_sandbox_alone_holds(unvetted):
     # the fork bomb's sleeping children died with their sandbox (its PID namespace)
     if __import__("os").geteuid() == 0:
         from booktools.grade import _nproc_of
-        assert sum(_nproc_of(sandbox.BASE_UID + k) for k in range(2)) == 0
+        assert sum(_nproc_of(UNVETTED_UID + k) for k in range(2)) == 0
 
 
 # ------------------------------------------------------------------ fast checks
