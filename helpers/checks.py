@@ -751,4 +751,5 @@ an inverted mask, ``G`` unchanged, wrong shape, ``None``, NaN/inf, float32, an e
 for _name, _fn in list(globals().items()):
     if _name.startswith("check_"):
         _fn.__name__ = _fn.__qualname__ = _name
+        _fn.__code__ = _fn.__code__.replace(co_name=_name)  # tracebacks say check_...
 del _name, _fn
