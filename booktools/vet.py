@@ -83,11 +83,14 @@ class Rejected(Exception):
     """The cell cannot be graded; the message is the diagnosis (without the label)."""
 
 
+def _lines(source: str) -> list[str]:
+    # IPython magics (%timeit, !ls) are not Python: blank those lines (they never count)
+    return ["" if _MAGIC.match(ln) else ln for ln in source.splitlines()]
+
+
 def _parse(source: str, what: str) -> ast.Module:
-    # IPython magics (%timeit, !ls) are not Python: drop those lines (they never count)
-    lines = ["" if _MAGIC.match(ln) else ln for ln in source.splitlines()]
     try:
-        return ast.parse("\n".join(lines))
+        return ast.parse("\n".join(_lines(source)))
     except SyntaxError as exc:
         raise Rejected(f"{what} is not valid Python (line {exc.lineno}: {exc.msg})") from None
 
@@ -149,7 +152,13 @@ def extract(source: str, func: str) -> str:
         if not dead:
             break
         body = [n for n in body if n not in dead]
-    return ast.unparse(ast.Module(body=body, type_ignores=[]))
+    # the kept statements at their own lines, so that diagnoses give the cell's line numbers
+    lines = _lines(source)
+    keep = {i for n in body for i in range(n.lineno, n.end_lineno + 1)}
+    drop = {i for n in tree.body if n not in body for i in range(n.lineno, n.end_lineno + 1)}
+    if keep & drop:  # statements sharing a line (`a; b`): give up the line numbers
+        return ast.unparse(ast.Module(body=body, type_ignores=[]))
+    return "\n".join(ln if i + 1 not in drop else "" for i, ln in enumerate(lines))
 
 
 def _targets(node) -> set[str]:

@@ -413,6 +413,10 @@ def test_usage_errors(tmp_path):
     proc = subprocess.run(run + [str(tmp_path), "--shard", "3/2"], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 2 and "--shard" in proc.stderr
+    proc = subprocess.run(run + [str(tmp_path), "--no-sandbox"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[0].startswith("sandbox: OFF (--no-sandbox)")
 
 
 def test_real_chapters_solutions_pass_the_static_check():
