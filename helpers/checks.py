@@ -220,7 +220,10 @@ def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool 
             if record["status"] == "error":
                 msg = record["message"]
                 hint = ""
-                if any(s in msg for s in _SHAPE_ERRORS):
+                if record["type"] == "MemoryError" or "allocate memory" in msg:
+                    hint = (" -- out of memory: your function allocated more than the memory "
+                            "limit (the cases are small: a result needs no large tensor)")
+                elif any(s in msg for s in _SHAPE_ERRORS):
                     hint = (" -- a shape mismatch inside your code: write down the shape of "
                             "every factor and check which one needs a transpose")
                 raise AssertionError(

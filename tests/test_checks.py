@@ -422,6 +422,14 @@ def test_verdict_diagnoses_malformed_records(mutate, pattern):
     assert ok is False and re.search(pattern, text), text
 
 
+def test_verdict_names_memory_errors():
+    def bomb(G, Z):
+        raise MemoryError()
+    cases, records = _records("ex-mlp-relu-vjp", bomb)
+    ok, text = checks.verdict("ex-mlp-relu-vjp", cases, records)
+    assert ok is False and "raised MemoryError" in text and "out of memory" in text
+
+
 def test_verdict_of_a_tensor_subclass_and_nan():
     cases, records = _records("ex-mlp-relu-vjp", lambda G, Z: (G * (Z > 0)).as_subclass(Liar))
     ok, text = checks.verdict("ex-mlp-relu-vjp", cases, records)

@@ -157,7 +157,7 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
     "memory_bomb": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
                                         "    big = torch.empty(2 ** 30, dtype=torch.float64)  # 8 GB\n"
                                         "    return G * (Z > 0)"},
-                    {"ex-mlp-relu-vjp": ("fail", r"raised RuntimeError: .*can't allocate memory")}),
+                    {"ex-mlp-relu-vjp": ("fail", r"raised RuntimeError: .*can't allocate memory.*out of memory")}),
     "nan": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    return G * float('nan')"},
             {"ex-mlp-relu-vjp": ("fail", r"contains NaN or inf")}),
     "huge": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
