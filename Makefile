@@ -84,7 +84,7 @@ lab: $(STAMP)
 
 ## clean-notebooks: strip outputs and noisy metadata from every chapter
 clean-notebooks: $(STAMP)
-	$(BIN)/python -m helpers.notebooks chapters/*.ipynb
+	$(BIN)/python -m booktools.notebooks chapters/*.ipynb
 
 ## bench: explicit Jacobians vs VJPs: time, measured peak memory, fits (CSV, plots, table.md in benchmarks/results/; < 2 min)
 bench: $(STAMP)
@@ -92,18 +92,19 @@ bench: $(STAMP)
 
 ## student: student copies in student/ (no solutions; code exercises left as stubs)
 student: $(STAMP)
-	$(BIN)/python -m helpers.student
+	$(BIN)/python -m booktools.student
 
 ## book-student: the solution-free site, built from the student copies
 book-student: student
 	$(BIN)/jupyter-book build student $(JB_FLAGS)
 	@echo "Student site built: $(CURDIR)/student/_build/html/index.html"
 
-## grade: make grade SUBMISSIONS=folder [GRADE_FLAGS="--jobs 2"] -> folder/grades.csv
-## (isolates failures, but is not a security sandbox: see reference/instructors.md)
+## grade: make grade SUBMISSIONS=folder [GRADE_FLAGS="--jobs 2 --shard 1/3"] -> folder/grades.csv
+## runs each exercise in a bubblewrap sandbox when bwrap works (its first line says whether);
+## GRADE_FLAGS=--no-sandbox turns it off. See reference/instructors.md
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
-	$(BIN)/python -m helpers.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
+	@$(BIN)/python -m booktools.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
 
 clean:
 	rm -rf _build

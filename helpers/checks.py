@@ -223,7 +223,10 @@ def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool 
             if record["status"] == "error":
                 msg = record["message"]
                 hint = ""
-                if any(s in msg for s in _SHAPE_ERRORS):
+                if record["type"] == "MemoryError" or "allocate memory" in msg:
+                    hint = (" -- out of memory: your function allocated more than the memory "
+                            "limit (the cases are small: a result needs no large tensor)")
+                elif any(s in msg for s in _SHAPE_ERRORS):
                     hint = (" -- a shape mismatch inside your code: write down the shape of "
                             "every factor and check which one needs a transpose")
                 raise AssertionError(
@@ -953,4 +956,5 @@ exception.
 for _name, _fn in list(globals().items()):
     if _name.startswith("check_"):
         _fn.__name__ = _fn.__qualname__ = _name
+        _fn.__code__ = _fn.__code__.replace(co_name=_name)  # tracebacks say check_...
 del _name, _fn

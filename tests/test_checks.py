@@ -19,6 +19,9 @@ from helpers.checks import EXERCISES
 
 from .conftest import ROOT
 
+# wrong solutions written for 2-D inputs call X.T on the 3-D cases
+pytestmark = pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")
+
 
 def stub(*args):
     raise NotImplementedError("ex-...: write your code here")
@@ -424,6 +427,14 @@ def test_verdict_diagnoses_malformed_records(mutate, pattern):
     cases, records = _records("ex-linear-vjp", linear_right)
     ok, text = checks.verdict("ex-linear-vjp", cases, mutate(records))
     assert ok is False and re.search(pattern, text), text
+
+
+def test_verdict_names_memory_errors():
+    def bomb(G, Z):
+        raise MemoryError()
+    cases, records = _records("ex-mlp-relu-vjp", bomb)
+    ok, text = checks.verdict("ex-mlp-relu-vjp", cases, records)
+    assert ok is False and "raised MemoryError" in text and "out of memory" in text
 
 
 def test_verdict_of_a_tensor_subclass_and_nan():

@@ -1,66 +1,61 @@
-"""The grader (helpers/grade.py) on a folder of generated submissions.
+"""The grader (booktools/grade.py) on folders of hostile submissions, through the same
+entry point as `make grade` (`python -m booktools.grade`).
 
-Each submission is the student copy of the synthetic chapter of tests/test_student.py
-with the stubs filled in: right, transposed, crashing, looping forever, killing its
-kernel, not valid JSON, and one that leaves a stub and deletes the other function.
-One run of ``python -m helpers.grade`` grades them all, with short time limits.
+Two runs, each one call of the grader with short limits and two jobs:
+
+- VETTED, the default: the right answer passes; wrong, crashing, looping, stub,
+  deleted and malformed submissions get their diagnosis; the cheats of issue 13
+  (patching assert_close/allclose/equal, replacing importlib.reload, rewriting
+  sys.stdout, delegating to helpers directly, by alias, via getattr, importlib,
+  sys.modules or __import__, torch.autograd/.backward/torch.func where forbidden, a
+  tensor subclass with __eq__) get no credit; a memory bomb, NaN and a huge tensor
+  cost only their own exercise.
+- UNVETTED (`--no-vet`): the static check is off, so the sandbox alone must hold: a
+  fork bomb, writing outside its folder, reading another submission, the instructor's
+  home and the book, importing helpers, opening a network socket, killing the kernel,
+  a forged, a pickled and a missing outputs file. Each costs only its own exercise.
+
+Every case asserts the verdict and a regex of the diagnosis. The sandbox tests are
+skipped (with the reason) where bubblewrap does not work.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers.grade import expected_labels
-from helpers.student import student_notebook
+from booktools import sandbox
+from booktools.grade import _parse_shard, _shard, expected_labels
+from booktools.student import student_notebook
 
 from .conftest import ROOT
 from .test_student import synthetic_chapter
+
+HAVE_SANDBOX, SANDBOX_WHY = sandbox.status()
 
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n"
              "    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])\n"
              "    return G @ W.T, X2.T @ G2, G2.sum(0)")
 RELU_OK = "def my_relu_vjp(G, Z):\n    return G * (Z > 0)"
-
-SUBMISSIONS = {
-    "correct": {"ex-linear-vjp": LINEAR_OK, "ex-mlp-relu-vjp": RELU_OK},
-    "transpose": {"ex-linear-vjp": "def my_linear_vjp(G, X, W):\n"
-                                   "    return G @ W.T, G.T @ X, G.sum(0)",
-                  "ex-mlp-relu-vjp": RELU_OK},
-    "crash": {"ex-linear-vjp": "def my_linear_vjp(G, X, W):\n    return 1 / 0",
-              "ex-mlp-relu-vjp": RELU_OK,
-              "extra": "undefined_name + 1  # a cell of the student's that fails"},
-    "loop": {"ex-linear-vjp": "def my_linear_vjp(G, X, W):\n    while True:\n        pass",
-             "ex-mlp-relu-vjp": RELU_OK},
-    "dies": {"ex-linear-vjp": LINEAR_OK,
-             "ex-mlp-relu-vjp": "import os\ndef my_relu_vjp(G, Z):\n    os._exit(1)"},
-    "partial": {"ex-mlp-relu-vjp": None},  # linear: stub left; relu: cell deleted
-}
-
-EXPECTED = {  # (file, exercise) -> (result, regex the diagnosis must match)
-    ("correct.ipynb", "ex-linear-vjp"): ("pass", "^$"),
-    ("correct.ipynb", "ex-mlp-relu-vjp"): ("pass", "^$"),
-    ("transpose.ipynb", "ex-linear-vjp"): ("fail", "dW is the transpose"),
-    ("transpose.ipynb", "ex-mlp-relu-vjp"): ("pass", "^$"),
-    ("crash.ipynb", "ex-linear-vjp"): ("fail", "raised ZeroDivisionError: division by zero"),
-    ("crash.ipynb", "ex-mlp-relu-vjp"): ("pass", "^$"),
-    ("loop.ipynb", "ex-linear-vjp"): ("fail", "time limit"),
-    ("loop.ipynb", "ex-mlp-relu-vjp"): ("pass", "^$"),
-    ("dies.ipynb", "ex-linear-vjp"): ("pass", "^$"),
-    ("dies.ipynb", "ex-mlp-relu-vjp"): ("fail", "kernel died"),
-    ("malformed.ipynb", "ex-linear-vjp"): ("fail", "not a valid notebook"),
-    ("malformed.ipynb", "ex-mlp-relu-vjp"): ("fail", "not a valid notebook"),
-    ("partial.ipynb", "ex-linear-vjp"): ("fail", "not implemented yet"),
-    ("partial.ipynb", "ex-mlp-relu-vjp"): ("fail", "my_relu_vjp is not defined"),
-}
+ZEROS = ("    return (torch.zeros_like(X), torch.zeros_like(W),\n"
+         "            torch.zeros(W.shape[1], dtype=W.dtype))")
 
 
-def submission(answers: dict) -> nbformat.NotebookNode:
+def linear(body: str, head: str = "") -> str:
+    """A submission's ex-linear-vjp cell: ``head`` at top level, then the function."""
+    return textwrap.dedent(head) + "def my_linear_vjp(G, X, W):\n" + textwrap.indent(
+        textwrap.dedent(body), "    ")
+
+
+def chapter(answers: dict) -> nbformat.NotebookNode:
     """The student copy of the synthetic chapter with the stubs replaced by ``answers``."""
     nb = student_notebook(synthetic_chapter())
     cells = []
@@ -71,51 +66,304 @@ def submission(answers: dict) -> nbformat.NotebookNode:
                 continue  # the student deleted the cell
             cell.source = answers[label]
         cells.append(cell)
-        if label == "ex-linear-vjp" and "extra" in answers:
-            cells.append(nbformat.v4.new_code_cell(answers["extra"]))
     nb.cells = cells
     return nb
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("submissions")
-    for name, answers in SUBMISSIONS.items():
-        nbformat.write(submission(answers), str(folder / f"{name}.ipynb"))
-    good = nbformat.writes(submission(SUBMISSIONS["correct"]))
-    (folder / "malformed.ipynb").write_text(good[:-40])  # a truncated save
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "helpers.grade", str(folder), "--cell-timeout", "3",
-         "--timeout", "120", "--jobs", "2"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
+# ---------------------------------------------------------------- the vetted run
+
+VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
+    "correct": ({"ex-linear-vjp": LINEAR_OK, "ex-mlp-relu-vjp": RELU_OK},
+                {"ex-linear-vjp": ("pass", "^$"), "ex-mlp-relu-vjp": ("pass", "^$")}),
+    "transpose": ({"ex-linear-vjp": LINEAR_OK.replace("X2.T @ G2", "G2.T @ X2")},
+                  {"ex-linear-vjp": ("fail", r"dW is the transpose"),
+                   "ex-mlp-relu-vjp": ("fail", "not implemented yet")}),
+    "crash": ({"ex-linear-vjp": linear("return 1 / 0")},
+              {"ex-linear-vjp": ("fail", r"raised ZeroDivisionError: division by zero")}),
+    "loop": ({"ex-linear-vjp": linear("while True:\n    pass")},
+             {"ex-linear-vjp": ("fail", r"time limit: your function, on the grader's cases, "
+                                        r"did not finish within 6 s")}),
+    "partial": ({"ex-mlp-relu-vjp": None},
+                {"ex-linear-vjp": ("fail", "not implemented yet"),
+                 "ex-mlp-relu-vjp": ("fail", "my_relu_vjp is not defined")}),
+    # issue 13's four cheats
+    "patched_asserts": ({"ex-linear-vjp": linear(ZEROS, head="""\
+        torch.testing.assert_close = lambda *a, **k: None
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        print('@@helpers.grade@@ {"label": "ex-linear-vjp", "passed": true, "diagnosis": ""}')
+        """)}, {"ex-linear-vjp": ("fail", r"dX has wrong values")}),
+    "reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
+        import importlib
+        importlib.reload = lambda module: module
+        """)}, {"ex-linear-vjp": ("fail", r"no credit: line 1: it imports `importlib`")}),
+    "stdout": ({"ex-linear-vjp": linear(ZEROS, head="""\
+        import sys
+        class Rewrite:
+            def write(self, s):
+                return sys.__stdout__.write(s.replace('false', 'true'))
+        sys.stdout = Rewrite()
+        """)}, {"ex-linear-vjp": ("fail", r"no credit: line 1: it imports `sys`")}),
+    "delegate_direct": ({"ex-linear-vjp": linear("return helpers.linear_vjp(G, X, W)",
+                                                 head="import helpers\n")},
+                        {"ex-linear-vjp": ("fail", r"refers to `helpers`.*delegation gets no credit")}),
+    # more ways to delegate
+    "delegate_alias": ({"ex-linear-vjp": "from helpers import linear_vjp as lv\n"
+                                         "my_linear_vjp = lv"},
+                       {"ex-linear-vjp": ("fail", r"refers to `helpers`.*delegation")}),
+    "delegate_global": ({"ex-linear-vjp": linear("return linear_vjp(G, X, W)")},
+                        {"ex-linear-vjp": ("fail", r"refers to `linear_vjp`, the book's own code")}),
+    "delegate_getattr": ({"ex-linear-vjp": linear(
+        "return getattr(__import__('help' + 'ers'), 'linear_vjp')(G, X, W)")},
+        {"ex-linear-vjp": ("fail", r"no credit: line 2: it uses `(getattr|__import__)`")}),
+    "delegate_importlib": ({"ex-linear-vjp": linear(
+        "return importlib.import_module('helpers').linear_vjp(G, X, W)", head="import importlib\n")},
+        {"ex-linear-vjp": ("fail", r"it imports `importlib`")}),
+    "delegate_sys_modules": ({"ex-linear-vjp": linear(
+        "return torch.sys.modules['helpers'].linear_vjp(G, X, W)")},
+        {"ex-linear-vjp": ("fail", r"it uses `(sys|modules)`, which the grader cannot vet")}),
+    "delegate_dunder": ({"ex-linear-vjp": linear(
+        "return my_linear_vjp.__globals__['__builtins__']['__import__']('helpers')"
+        ".linear_vjp(G, X, W)")},
+        {"ex-linear-vjp": ("fail", r"attribute `__globals__`")}),
+    "delegate_frames": ({"ex-linear-vjp": linear(
+        "g = (i for i in [1])\nreturn g.gi_frame.f_back.f_globals['helpers'].linear_vjp(G, X, W)")},
+        {"ex-linear-vjp": ("fail", r"attribute `(gi_frame|f_back|f_globals)`")}),
+    "autograd": ({"ex-linear-vjp": linear("""\
+        X = X.detach().requires_grad_(True)
+        (dX,) = torch.autograd.grad((X @ W * G).sum(), X)
+        return dX, None, None""")},
+        {"ex-linear-vjp": ("fail", r"`requires_grad_` \(autograd\), which this exercise forbids")}),
+    "backward": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    Z = Z.clone()\n"
+                                     "    Z.requires_grad = True\n"
+                                     "    (torch.relu(Z) * G).sum().backward()\n"
+                                     "    return Z.grad"},
+                 {"ex-mlp-relu-vjp": ("fail", r"(autograd\), which this exercise forbids)")}),
+    "torch_func": ({"ex-mlp-relu-vjp": "from torch.func import vjp\n"
+                                       "def my_relu_vjp(G, Z):\n"
+                                       "    return vjp(torch.relu, Z)[1](G)[0]"},
+                   {"ex-mlp-relu-vjp": ("fail", r"`func` \(autograd\)")}),
+    "alias_autograd": ({"ex-mlp-relu-vjp": "t = torch\ndef my_relu_vjp(G, Z):\n"
+                                           "    return t.autograd.grad(Z.relu(), Z, G)[0]"},
+                       {"ex-mlp-relu-vjp": ("fail", r"`(grad|autograd)` \(autograd\)")}),
+    "tensor_subclass": ({"ex-mlp-relu-vjp": "class Liar(torch.Tensor):\n"
+                                            "    def __eq__(self, other):\n        return True\n"
+                                            "def my_relu_vjp(G, Z):\n"
+                                            "    return torch.zeros_like(G).as_subclass(Liar)"},
+                        {"ex-mlp-relu-vjp": ("fail", r"name `__eq__` starts with _")}),
+    "outside_cell": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    return mask(Z) * G"},
+                     {"ex-mlp-relu-vjp": ("fail", r"uses `mask`, which this cell does not define")}),
+    # what the sandboxed kernel runs, judged as data
+    "memory_bomb": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
+                                        "    big = torch.empty(2 ** 30, dtype=torch.float64)  # 8 GB\n"
+                                        "    return G * (Z > 0)"},
+                    {"ex-mlp-relu-vjp": ("fail", r"raised RuntimeError: .*can't allocate memory.*out of memory")}),
+    "nan": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    return G * float('nan')"},
+            {"ex-mlp-relu-vjp": ("fail", r"contains NaN or inf")}),
+    "huge": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
+                                 "    return torch.zeros(1_500_000, dtype=torch.float64)"},
+             {"ex-mlp-relu-vjp": ("fail", r"malformed outputs: (a tensor has 1500000 entries|the outputs file is \d+ bytes)")}),
+}
+
+
+UNVETTED_UID = sandbox.BASE_UID + 100  # the two runs go on at once: their own uids
+
+
+def _start(folder: Path, *flags: str):
+    return folder, time.perf_counter(), subprocess.Popen(
+        [sys.executable, "-m", "booktools.grade", str(folder), "--cell-timeout", "6",
+         "--timeout", "120", "--jobs", "2", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def _finish(handle):
+    folder, start, popen = handle
+    out, err = popen.communicate(timeout=900)
     seconds = time.perf_counter() - start
-    print(f"python -m helpers.grade on {len(SUBMISSIONS) + 1} notebooks: {seconds:.1f} s")
-    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(folder / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return proc, rows, seconds
-
-
-def test_csv_says_the_right_thing_for_each_submission(graded):
-    _, rows, _ = graded
     got = {(r["student_file"], r["exercise"]): (r["result"], r["diagnosis"]) for r in rows}
-    assert set(got) == set(EXPECTED)
-    import re
-    for key, (result, pattern) in EXPECTED.items():
-        assert got[key][0] == result, (key, got[key])
-        assert re.search(pattern, got[key][1]), (key, got[key][1], pattern)
+    return proc, got, seconds
 
 
-def test_summary_line_and_columns(graded):
-    proc, rows, seconds = graded
-    assert list(rows[0]) == ["student_file", "exercise", "result", "diagnosis"]
-    last = proc.stdout.strip().splitlines()[-1]
-    passed = sum(r == "pass" for r, _ in EXPECTED.values())
-    assert last.startswith(f"graded 7 notebooks, {len(EXPECTED)} exercise results: "
-                           f"{passed} passed, {len(EXPECTED) - passed} failed"), last
-    assert seconds < 120
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Both grader runs, started at once (each with two jobs)."""
+    vetted = _start(_vetted_folder(tmp_path_factory))
+    unvetted = None
+    if HAVE_SANDBOX:
+        folder = _unvetted_folder(tmp_path_factory)
+        unvetted = _start(folder, "--no-vet", "--processes", "128",
+                          "--uid-base", str(UNVETTED_UID))
+    return _finish(vetted), (_finish(unvetted) + (folder,) if unvetted else None)
 
+
+@pytest.fixture(scope="module")
+def vetted(runs):
+    return runs[0]
+
+
+@pytest.fixture(scope="module")
+def unvetted(runs):
+    if runs[1] is None:
+        pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
+    return runs[1]
+
+
+def _vetted_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vetted")
+    for name, (answers, _) in VETTED.items():
+        nb = chapter(answers)
+        if name not in ("correct", "transpose", "partial"):  # grade only what is named
+            nb.cells = [c for c in nb.cells if c.metadata.get("exercise") in answers
+                        or c.cell_type == "markdown" and any(f":label: {lab}" in c.source
+                                                             for lab in answers)]
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    good = nbformat.writes(chapter(VETTED["correct"][0]))
+    (folder / "malformed.ipynb").write_text(good[:-40])  # a truncated save
+    return folder
+
+
+def _check(got, table, extra=()):
+    expected = {(f"{name}.ipynb", lab): want for name, (_, labels) in table.items()
+                for lab, want in labels.items()}
+    expected.update(dict(extra))
+    assert set(got) == set(expected), set(got) ^ set(expected)
+    bad = []
+    for key, (result, pattern) in expected.items():
+        if got[key][0] != result or not re.search(pattern, got[key][1]):
+            bad.append((key, got[key], result, pattern))
+    assert not bad, "\n".join(map(str, bad))
+
+
+def test_vetted_run_gives_each_submission_its_verdict(vetted):
+    proc, got, seconds = vetted
+    print(f"vetted run: {len(got)} results in {seconds:.1f} s")
+    _check(got, VETTED, {
+        ("malformed.ipynb", "ex-linear-vjp"): ("fail", "not a valid notebook"),
+        ("malformed.ipynb", "ex-mlp-relu-vjp"): ("fail", "not a valid notebook")})
+
+
+def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
+    proc, got, _ = vetted
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("sandbox: on (" if HAVE_SANDBOX else "sandbox: OFF ("), lines[0]
+    passed = sum(r == "pass" for r, _ in got.values())
+    assert lines[-1].startswith(f"graded {len(VETTED) + 1} notebooks, {len(got)} exercise "
+                                f"results: {passed} passed, {len(got) - passed} failed")
+    assert "notebooks per minute" in lines[-1]
+
+
+# ------------------------------------------------------------ the unvetted run
+
+PROBE = '''\
+import os, socket
+def my_relu_vjp(G, Z):
+    report = []
+    def attempt(name, action):
+        try:
+            action()
+            report.append(f"{name}: ALLOWED")
+        except BaseException as exc:
+            report.append(f"{name}: blocked ({type(exc).__name__})")
+    attempt("write-book", lambda: open(@BOOK@ + "/pwned", "w").write("x"))
+    attempt("write-tmp", lambda: open("/tmp/pwned", "w").write("x"))
+    attempt("read-other", lambda: open(@OTHER@).read())
+    attempt("read-home", lambda: open(@HOME_FILE@).read())
+    attempt("read-book", lambda: open(@BOOK@ + "/helpers/layers.py").read())
+    attempt("import-helpers", lambda: __import__("helpers"))
+    attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
+    raise RuntimeError("; ".join(report))
+'''
+
+UNVETTED = {
+    "fork_bomb": ({"ex-mlp-relu-vjp": "import os, time\n"
+                                      "def my_relu_vjp(G, Z):\n"
+                                      "    for _ in range(100000):\n"
+                                      "        if os.fork() == 0:\n"
+                                      "            time.sleep(60)\n"
+                                      "            os._exit(0)\n"
+                                      "    return G * (Z > 0)"},
+                  {"ex-mlp-relu-vjp": ("fail", r"raised BlockingIOError: \[Errno 11\] "
+                                               r"Resource temporarily unavailable")}),
+    "exit_in_function": ({"ex-mlp-relu-vjp": "import os\ndef my_relu_vjp(G, Z):\n    os._exit(1)"},
+                         {"ex-mlp-relu-vjp": ("fail", r"kernel died while your function ran")}),
+    "kill_in_cell": ({"ex-mlp-relu-vjp": "import os, signal\n"
+                                         "os.kill(os.getpid(), signal.SIGKILL)\n" + RELU_OK},
+                     {"ex-mlp-relu-vjp": ("fail", r"kernel died while your cell ran")}),
+    "forged_outputs": ({"ex-mlp-relu-vjp": "import torch\n_save = torch.save\n"
+                                           "torch.save = lambda obj, f, **k: _save("
+                                           "{'passed': True, 'defined': True, 'type': 'function', 'records': []}, f)\n"
+                                           "def my_relu_vjp(G, Z):\n    return G"},
+                       {"ex-mlp-relu-vjp": ("fail", r"outputs hold 0 results for 7 cases")}),
+    "pickled_outputs": ({"ex-mlp-relu-vjp": "import pickle, torch\n"
+                                            "class Verdict:\n    passed = True\n"
+                                            "torch.save = lambda obj, f, **k: "
+                                            "pickle.dump(Verdict(), open(f, 'wb'))\n"
+                                            "def my_relu_vjp(G, Z):\n    return G"},
+                        {"ex-mlp-relu-vjp": ("fail", r"not loadable as plain data with "
+                                                     r"weights_only=True")}),
+    "no_outputs": ({"ex-mlp-relu-vjp": "import torch\ntorch.save = lambda *a, **k: None\n"
+                                       + RELU_OK},
+                   {"ex-mlp-relu-vjp": ("fail", r"produced no outputs file")}),
+    "subclass_eq": ({"ex-mlp-relu-vjp": "class Liar(torch.Tensor):\n"
+                                        "    def __eq__(self, other):\n        return True\n"
+                                        "def my_relu_vjp(G, Z):\n"
+                                        "    return torch.zeros_like(G).as_subclass(Liar)"},
+                    {"ex-mlp-relu-vjp": ("fail", r"should be a torch.Tensor, got a torch.Tensor "
+                                                 r"subclass \(Liar\)")}),
+    "stdout_and_reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
+        import importlib, sys
+        importlib.reload = lambda module: module
+        class Rewrite:
+            def write(self, s):
+                return sys.__stdout__.write(s.replace('fail', 'pass'))
+            def flush(self):
+                pass
+        sys.stdout = Rewrite()
+        """)}, {"ex-linear-vjp": ("fail", r"dX has wrong values")}),
+}
+
+
+def _unvetted_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unvetted")
+    home = Path.home()
+    home_file = next((str(p) for p in sorted(home.iterdir()) if p.is_file()), str(home / "x"))
+    probe = PROBE
+    for key, value in {"BOOK": str(ROOT), "OTHER": str(folder / "fork_bomb.ipynb"),
+                       "HOME_FILE": home_file, "HOME": str(home)}.items():
+        probe = probe.replace(f"@{key}@", repr(value))
+    table = dict(UNVETTED, probe=({"ex-mlp-relu-vjp": probe}, {}))
+    for name, (answers, _) in table.items():
+        nb = chapter(answers)
+        nb.cells = [c for c in nb.cells if c.metadata.get("exercise") in answers
+                    or c.cell_type == "markdown" and any(f":label: {lab}" in c.source
+                                                         for lab in answers)]
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    return folder
+
+
+def test_unvetted_run_the_sandbox_alone_holds(unvetted):
+    proc, got, seconds, _ = unvetted
+    print(f"unvetted run: {len(got)} results in {seconds:.1f} s")
+    assert "static check: OFF" in proc.stdout.splitlines()[1]
+    probe = got.pop(("probe.ipynb", "ex-mlp-relu-vjp"))
+    _check(got, UNVETTED)
+    assert probe[0] == "fail"
+    for name in ("write-book", "write-tmp", "read-other", "read-home", "read-book",
+                 "import-helpers", "network"):
+        m = re.search(rf"{name}: (\w+)", probe[1])
+        assert m and m.group(1) == "blocked", (name, probe[1])
+    assert not (ROOT / "pwned").exists()
+    # the fork bomb's sleeping children died with their sandbox (its PID namespace)
+    if __import__("os").geteuid() == 0:
+        from booktools.grade import _nproc_of
+        assert sum(_nproc_of(UNVETTED_UID + k) for k in range(2)) == 0
+
+
+# ------------------------------------------------------------------ fast checks
 
 def test_expected_labels_from_text_and_name(tmp_path):
     p = tmp_path / "alice_05_linear_layer.ipynb"
@@ -125,11 +373,119 @@ def test_expected_labels_from_text_and_name(tmp_path):
     assert expected_labels(q, "nothing here") == []
 
 
+def test_shards_partition_the_class(tmp_path):
+    paths = [Path(f"s{i:02d}.ipynb") for i in range(10)]
+    shares = [_shard(paths, (k, 3)) for k in (1, 2, 3)]
+    assert sorted(sum(shares, [])) == paths and sum(map(len, shares)) == 10
+    assert _parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x"):
+        with pytest.raises(Exception):
+            _parse_shard(bad)
+    # through the entry point, on submissions rejected statically (no kernel is started)
+    for i in range(5):
+        nbformat.write(chapter({"ex-linear-vjp": linear("return helpers.linear_vjp(G, X, W)",
+                                                        head="import helpers\n")}),
+                       str(tmp_path / f"s{i}.ipynb"))
+    files = set()
+    for k in (1, 2):
+        out = tmp_path / f"grades-{k}.csv"
+        proc = subprocess.run([sys.executable, "-m", "booktools.grade", str(tmp_path),
+                               "--shard", f"{k}/2", "--out", str(out),
+                               "--exercises", "ex-linear-vjp"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        with open(out, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert all(r["result"] == "fail" and "delegation" in r["diagnosis"] for r in rows)
+        files |= {r["student_file"] for r in rows}
+        assert len(rows) == (3 if k == 1 else 2)
+    assert files == {f"s{i}.ipynb" for i in range(5)}
+
+
 def test_usage_errors(tmp_path):
-    run = [sys.executable, "-m", "helpers.grade"]
+    run = [sys.executable, "-m", "booktools.grade"]
     proc = subprocess.run(run + [str(tmp_path / "missing")], capture_output=True, text=True,
                           cwd=ROOT)
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
     proc = subprocess.run(run + [str(tmp_path), "--exercises", "ex-nope"], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 2 and "unknown exercise" in proc.stderr
+    proc = subprocess.run(run + [str(tmp_path), "--shard", "3/2"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "--shard" in proc.stderr
+    proc = subprocess.run(run + [str(tmp_path), "--no-sandbox"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[0].startswith("sandbox: OFF (--no-sandbox)")
+
+
+def test_real_chapters_solutions_pass_the_static_check():
+    """Every code solution of the book is accepted by the delegation detector."""
+    import helpers
+    from booktools.vet import extract, find_cell, vet
+    from helpers.checks import EXERCISES
+
+    from .conftest import chapter_paths
+
+    seen = set()
+    for path in chapter_paths():
+        nb = nbformat.read(str(path), as_version=4)
+        for label, ex in EXERCISES.items():
+            cells = [c for c in nb.cells if c.metadata.get("exercise") == label
+                     and "solution" in c.metadata.get("tags", [])]
+            if cells:
+                vet(extract(find_cell(cells, ex.func), ex.func), func=ex.func,
+                    policy=ex.policy, reference_names=set(helpers.__all__),
+                    provided=set(ex.policy.modules))
+                seen.add(label)
+    assert seen == set(EXERCISES)
+
+
+VET = [  # (label, cell source, None if accepted else a regex of the diagnosis)
+    ("ex-linear-vjp", "import torch.nn.functional as F\nfrom typing import Tuple\n"
+                      "def my_linear_vjp(G, X, W) -> Tuple:\n    grad = G @ W.T\n"
+                      "    return grad, F.linear(X.reshape(-1, 3).T, G.T), G.sum(0)", None),
+    ("ex-linear-vjp", "print(my_linear_vjp(G, X, W))\nout = my_linear_vjp(G, X, W)\n" + LINEAR_OK,
+     None),  # a test call in the cell is dropped, not rejected
+    ("ex-linear-vjp", "%timeit 1\n" + LINEAR_OK, None),
+    ("ex-linear-vjp", "def a(getattr):\n    return 1\n" + LINEAR_OK, r"`getattr`"),
+    ("ex-linear-vjp", "import numpy as np\n" + LINEAR_OK, r"imports `numpy`"),
+    ("ex-linear-vjp", "from torch import autograd\n" + LINEAR_OK, r"`autograd`"),
+    ("ex-linear-vjp", "import torch.autograd as ag\n" + LINEAR_OK, r"`autograd`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "G2.sum(0) if exec('1') else 0"), r"`exec`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "torch.ops.aten.sum(G2, [0])"), r"`ops`"),
+    ("ex-linear-vjp", LINEAR_OK.replace("G2.sum(0)", "G2.sum(0) + 0 * _"), r"starts with _"),
+    ("ex-linear-vjp", "from typing import get_type_hints\n" + LINEAR_OK, r"get_type_hints"),
+    ("ex-linear-vjp", "def my_linear_vjp(G, X, W)\n    return G", r"not valid Python"),
+    ("ex-generalized-contract", "def my_contract(G, J):\n    return torch.einsum('i,ij->j', G, J)",
+     r"`einsum`, which this exercise forbids"),
+    ("ex-gradient-softmax-ce", "def my_softmax_cross_entropy_vjp(z, t):\n"
+                               "    return torch.softmax(z, 1)", r"`softmax`, which this"),
+    ("ex-scalar-central-difference", "def my_central_difference(f, x, eps):\n"
+                                     "    return float(torch.tensor(f(x)))", r"`torch`.*no torch"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n"
+                            "    return torch.autograd.functional.jacobian(f, x)",
+     r"`(functional|jacobian)`, which this exercise forbids"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n    return torch.func.jacrev(f)(x)",
+     r"`(func|jacrev)`"),
+    ("ex-jacobian-builder", "def my_jacobian(f, x):\n    x = x.detach().requires_grad_(True)\n"
+                            "    y = f(x)\n    return torch.stack([torch.autograd.grad(y[i], x, "
+                            "retain_graph=True)[0] for i in range(y.numel())])", None),
+]
+
+
+@pytest.mark.parametrize("label,source,pattern", VET, ids=[f"{i}-{v[0]}" for i, v in enumerate(VET)])
+def test_static_check(label, source, pattern):
+    import helpers
+    from booktools.vet import Rejected, extract, vet
+    from helpers.checks import EXERCISES
+
+    ex = EXERCISES[label]
+    try:
+        vet(extract(source, ex.func), func=ex.func, policy=ex.policy,
+            reference_names=set(helpers.__all__), provided=set(ex.policy.modules))
+    except Rejected as exc:
+        assert pattern is not None, f"rejected: {exc}"
+        assert re.search(pattern, str(exc)), str(exc)
+    else:
+        assert pattern is None, "accepted"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from booktools.colab import setup_cell_source
-from helpers.notebooks import problems
+from booktools.notebooks import problems
 
 from .conftest import ROOT, chapter_paths, toc_files
 
@@ -39,7 +39,7 @@ def test_every_toc_file_exists_and_every_chapter_is_listed():
 def test_notebook_is_committed_clean(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    assert problems(nb) == [], f"run: python -m helpers.notebooks {path.relative_to(ROOT)}"
+    assert problems(nb) == [], f"run: python -m booktools.notebooks {path.relative_to(ROOT)}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)

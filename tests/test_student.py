@@ -1,4 +1,4 @@
-"""Student copies (helpers/student.py) and the solution-free site.
+"""Student copies (booktools/student.py) and the solution-free site.
 
 A tiny synthetic chapter (written to tmp_path, independent of the real chapters)
 carries one text exercise and two code exercises in the CONTRIBUTING.md form, with a
@@ -22,8 +22,9 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from helpers.notebooks import problems
-from helpers.student import make_student_tree, stub_source, student_notebook, write_student_copy
+from booktools.notebooks import problems
+from helpers.checks import EXERCISES
+from booktools.student import make_student_tree, stub_source, student_notebook, write_student_copy
 
 from .conftest import ROOT, chapter_paths
 
@@ -235,6 +236,9 @@ def test_student_tree_is_a_book(tmp_path):
     out = make_student_tree(book, tmp_path / "student")
     assert (out / "chapters" / "05_linear_layer.ipynb").is_file()
     assert (out / "helpers" / "checks.py").is_file() and (out / "intro.md").is_file()
+    # the student copy ships the self-checks, not the grader or the other tooling
+    assert not (out / "booktools").exists()
+    assert not {"grade.py", "student.py", "notebooks.py"} & {p.name for p in (out / "helpers").iterdir()}
     cfg = yaml.safe_load((out / "_config.yml").read_text())
     assert cfg["execute"]["execute_notebooks"] == "force"
     assert "launch_buttons" not in cfg and cfg["html"]["use_repository_button"] is False
@@ -279,12 +283,18 @@ def test_real_chapter_student_copy_has_no_solution(path):
     for cell in nb.cells:
         if "solution" not in cell.metadata.get("tags", []):
             continue
-        if cell.cell_type == "code" and cell.metadata.get("exercise"):
+        if cell.cell_type == "code" and cell.metadata.get("exercise") in EXERCISES:
             # every line of the solution's body, except its signature and docstring
             stub = stub_source(cell.source, cell.metadata["exercise"])
             for line in cell.source.splitlines():
                 s = line.strip()
                 if len(s) > 12 and s not in stub and not s.startswith(("#", '"""', "'''")):
+                    assert not re.search(rf"^\s*{re.escape(s)}\s*$", text, re.M), s
+        elif cell.cell_type == "code":
+            # a text exercise's checking cell: dropped whole, no stub
+            for line in cell.source.splitlines():
+                s = line.strip()
+                if len(s) > 30 and not s.startswith("#"):
                     assert not re.search(rf"^\s*{re.escape(s)}\s*$", text, re.M), s
         elif cell.cell_type == "markdown":
             body = [ln.strip() for ln in cell.source.splitlines()[2:] if len(ln.strip()) > 30]
@@ -294,7 +304,7 @@ def test_real_chapter_student_copy_has_no_solution(path):
 
 def _has_code_solution(path) -> bool:
     nb = nbformat.read(str(path), as_version=4)
-    return any(c.metadata.get("exercise") and "solution" in c.metadata.get("tags", [])
+    return any(c.metadata.get("exercise") in EXERCISES and "solution" in c.metadata.get("tags", [])
                for c in nb.cells)
 
 

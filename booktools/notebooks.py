@@ -1,5 +1,5 @@
 """Notebook hygiene: the book's chapters are committed with outputs stripped and
-clean metadata. ``python -m helpers.notebooks chapters/*.ipynb`` cleans in place;
+clean metadata. ``python -m booktools.notebooks chapters/*.ipynb`` cleans in place;
 ``tests/test_repo.py`` fails on a notebook that is not clean.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["ALLOWED_CELL_METADATA", "clean_notebook", "problems", "setup_cell_source"]
+__all__ = ["ALLOWED_CELL_METADATA", "clean_notebook", "problems"]
 
 #: Cell metadata keys a chapter may carry: tags (remove-cell, raises-exception,
 #: solution, nbval-ignore-output, ...), ``mystnb`` (figure alt text and captions) and
@@ -59,26 +59,9 @@ def clean_notebook(path: str | Path) -> bool:
     return False
 
 
-def setup_cell_source(repo_url: str) -> str:
-    """The first code cell of every chapter (tag ``remove-cell``: hidden on the site).
-
-    In Colab, where torch is preinstalled but the book's helpers are not, it installs
-    them from the repository; locally and in Binder the import succeeds and it does
-    nothing. ``repo_url`` is ``repository.url`` from ``_config.yml``.
-    """
-    return (
-        "# Setup for Colab (hidden on the website): install the book's helpers if missing.\n"
-        "# Locally and in Binder they are installed already, and this cell does nothing.\n"
-        "try:\n"
-        "    import helpers\n"
-        "except ModuleNotFoundError:\n"
-        f'    %pip install --quiet "backprop-book-helpers @ git+{repo_url}"'
-    )
-
-
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m helpers.notebooks NOTEBOOK.ipynb ...", file=sys.stderr)
+        print("usage: python -m booktools.notebooks NOTEBOOK.ipynb ...", file=sys.stderr)
         return 2
     for p in argv:
         if clean_notebook(p):

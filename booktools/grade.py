@@ -1,0 +1,461 @@
+"""Grade a folder of submitted notebooks: ``python -m booktools.grade DIR`` (``make grade``).
+
+The verdict is computed here, in a process that runs no student code. For every
+notebook under ``DIR`` and every code exercise it is graded on:
+
+1. **Find and vet.** The last code cell defining the exercise's function
+   (:data:`helpers.checks.EXERCISES` names it) is taken, reduced to its imports,
+   definitions and the assignments they use, and read -- never run -- by
+   :func:`booktools.vet.vet`: a reference to the book's helpers (directly, by alias,
+   via getattr, importlib, ``sys.modules`` or ``__import__``), autograd where the
+   exercise forbids it, or anything it cannot vet (exec/eval, dunder attributes,
+   names the cell does not define) gets no credit, with a diagnosis.
+2. **Run, in a sandbox.** Cases are drawn from a fresh secret seed, saved as data
+   (tensors and small specs), and a three-cell notebook -- a trusted first cell, the
+   vetted cell, a trusted cell that calls the function on every case with
+   :func:`helpers.harness.run_case` and saves the records with ``torch.save`` -- is
+   executed by :mod:`booktools.grade_worker` (nbclient and a fresh kernel) inside the
+   sandbox of :mod:`booktools.sandbox`: no network, a read-only filesystem without
+   the book, the submissions or your home folder, one writable folder, limits on
+   memory, processes, CPU time and file size, and a time limit per cell and in all.
+3. **Judge, as data.** The records are loaded with ``torch.load(weights_only=True)``
+   (no pickled objects), validated, and judged by :func:`helpers.checks.verdict`,
+   the same body the self-check cells use. A missing, huge, forged or malformed
+   outputs file, a timeout, a dead kernel: each costs that exercise only, with a
+   diagnosis. Nothing the student's code patches, prints or writes sets a verdict.
+
+Which exercises a notebook is graded on: ``--exercises`` if given, else every label in
+:data:`~helpers.checks.EXERCISES` whose label or ``def my_...`` appears in the file, or
+whose chapter's name is part of the file name. The results go to a CSV file
+(``student_file, exercise, result, diagnosis``). ``--shard K/N`` grades every N-th
+notebook starting at the K-th (in sorted order), so that N machines share a class and
+their CSV files concatenate. ``--no-sandbox`` runs the worker without bubblewrap
+(then a submission can do anything your user can: only for trusted code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+
+from . import sandbox
+from .vet import Rejected, extract, find_cell, vet
+
+__all__ = ["Options", "expected_labels", "grade_exercise", "grade_folder", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "helpers" / "harness.py"
+WORKER = Path(__file__).resolve().parent / "grade_worker.py"
+#: the largest outputs file the grader loads (the records of the cases are ~100 kB)
+MAX_OUTPUTS_BYTES = 32 * 2 ** 20
+WARMUP_TIMEOUT = 300  # the trusted first cell imports torch: not the student's time
+
+
+@dataclass
+class Options:
+    cell_timeout: float = 60
+    timeout: float = 600
+    jobs: int = 1
+    use_sandbox: bool = True
+    vet: bool = True  #: False only to test the sandbox alone (``--no-vet``)
+    uid_base: int = sandbox.BASE_UID  #: as root: job slot k runs as uid_base + k
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    hide: list = field(default_factory=list)  #: more folders the sandbox must not show
+
+
+def expected_labels(path: Path, text: str) -> list[str]:
+    """The exercises a submission is graded on (see the module docstring)."""
+    from helpers.checks import EXERCISES
+
+    out = []
+    for label, ex in EXERCISES.items():
+        if (label in text or re.search(rf"def\s+{re.escape(ex.func)}\s*\(", text)
+                or ex.chapter in path.name):
+            out.append(label)
+    return out
+
+
+# ------------------------------------------------------------------ one exercise
+
+def _notebook(ex, code: str, cell_timeout: float) -> dict:
+    """The notebook the worker executes: trusted cell, student's cell, trusted cell."""
+    import nbformat
+
+    imports = "".join(f"import {m}\n" for m in ex.policy.modules)
+    first = nbformat.v4.new_code_cell(
+        "import torch as _grader_torch, _book_harness as _grader_harness\n" + imports)
+    first.metadata["grader_timeout"] = WARMUP_TIMEOUT
+    student = nbformat.v4.new_code_cell(code)
+    last = nbformat.v4.new_code_cell(
+        "_grader_cases = _grader_torch.load('cases.pt', weights_only=True)\n"
+        f"_grader_fn = globals().get({ex.func!r})\n"
+        "_grader_out = {'defined': callable(_grader_fn), 'type': type(_grader_fn).__name__,\n"
+        f"               'records': [_grader_harness.run_case(_grader_fn, _c, {ex.args!r})\n"
+        "                           for _c in _grader_cases] if callable(_grader_fn) else []}\n"
+        "_grader_torch.save(_grader_out, 'outputs.pt')")
+    nb = nbformat.v4.new_notebook(cells=[first, student, last])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                  "language": "python"}}
+    return nb
+
+
+def _is_stub(code: str, func: str) -> bool:
+    """Whether ``func``'s body is only (a docstring and) ``raise NotImplementedError(...)``."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == func:
+            body = [n for n in node.body if not (isinstance(n, ast.Expr)
+                                                 and isinstance(n.value, ast.Constant))]
+            return (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
+                    and "NotImplementedError" in ast.unparse(body[0].exc))
+    return False
+
+
+_BOOK_DIRS: list[Path] | None = None
+
+
+def _book_dirs() -> list[Path]:
+    """Every checkout of the book a sandboxed Python could import ``helpers`` from: this
+    one, and the one an editable install (``pip install -e``) points to."""
+    global _BOOK_DIRS
+    if _BOOK_DIRS is None:
+        dirs = {ROOT}
+        probe = subprocess.run(
+            [sys.executable, "-I", "-c", "import importlib.util as u; s = u.find_spec('helpers');"
+             " print(s.submodule_search_locations[0] if s and s.submodule_search_locations"
+             " else '')"], capture_output=True, text=True, cwd="/", timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        found = probe.stdout.strip()
+        if found and Path(found).is_dir():
+            dirs.add(Path(found).resolve().parent)
+        _BOOK_DIRS = sorted(dirs)
+    return _BOOK_DIRS
+
+
+def _uids(jobs: int, base: int = sandbox.BASE_UID) -> Queue:
+    q: Queue = Queue()
+    for k in range(max(1, jobs)):
+        q.put(base + k)
+    return q
+
+
+def _nproc_of(uid: int) -> int:
+    """Tasks (processes and threads) of ``uid`` now (RLIMIT_NPROC counts them all)."""
+    n = 0
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if p.stat().st_uid == uid:
+                    n += len(os.listdir(p / "task"))
+            except OSError:
+                pass
+    return n
+
+
+def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
+    """Run the worker on ``workdir/run.ipynb``; return a diagnosis if it had to be killed."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir),
+           "TMPDIR": str(workdir), "PYTHONPATH": str(workdir), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(workdir / ".mpl"), "IPYTHONDIR": str(workdir / ".ipython"),
+           "JUPYTER_RUNTIME_DIR": str(workdir / ".jupyter"), "JUPYTER_PLATFORM_DIRS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    cmd = [sys.executable, str(workdir / "grade_worker.py"), "run.ipynb",
+           str(opts.cell_timeout)] + ([str(uid)] if uid is not None else [])
+    limits = opts.limits
+    if opts.use_sandbox:
+        if uid is None:  # not root: the limit counts every task of this user
+            limits = sandbox.Limits(limits.memory_mb, limits.processes + _nproc_of(os.getuid()),
+                                    limits.cpu_seconds, limits.file_mb)
+        cmd = sandbox.command(cmd, workdir=workdir, hide=[*_book_dirs(), *opts.hide], env=env, uid=uid)
+        run_env = {}
+    else:
+        run_env = dict(env)
+        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb)
+    proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=sandbox.preexec(limits))
+    try:
+        proc.communicate(timeout=opts.timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # bwrap and everything in the sandbox
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return f"time limit: the exercise did not finish within {opts.timeout:g} s"
+    # nothing survives: the sandbox has its own PID namespace, which ends with bwrap
+    return None
+
+
+def _explain_missing(workdir: Path, opts: Options) -> str:
+    """Why there is no outputs file (from the worker's status file, which the student's
+    code could have rewritten: it only words the diagnosis of a failure)."""
+    try:
+        st = json.loads((workdir / "status.json").read_text()[:100_000])
+        cells = st.get("cells", {}) if isinstance(st, dict) else {}
+        dead = st.get("dead") if isinstance(st, dict) else None
+    except (OSError, ValueError):
+        return ("the exercise produced no outputs and the worker no status (it was killed: "
+                "memory, process or CPU limit?)")
+    where = {1: "while your cell ran", 2: "while your function ran on the grader's cases"}
+    what = {1: "your cell", 2: "your function, on the grader's cases,"}
+    if dead in (1, 2):
+        return (f"the kernel died {where[dead]} (os._exit, a crash, or the memory, process "
+                f"or CPU limit)")
+    if dead == 0 or (isinstance(cells, dict) and "0" in cells):
+        return "the grader's kernel could not start (environment problem, not the student's)"
+    for k in ("2", "1"):
+        c = cells.get(k) if isinstance(cells, dict) else None
+        if isinstance(c, dict):
+            if c.get("ename") == "GradeCellTimeout":
+                return (f"time limit: {what[int(k)]} did not finish within "
+                        f"{opts.cell_timeout:g} s (an infinite loop?)")
+            return (f"{what[int(k)].rstrip(',').capitalize()} raised "
+                    f"{str(c.get('ename'))[:80]}: {str(c.get('evalue'))[:300]}")
+    return "the exercise produced no outputs file"
+
+
+def _load_outputs(path: Path):
+    """The outputs file as plain data, or a diagnosis (str) of what is wrong with it."""
+    import torch
+
+    if not path.is_file():
+        return None
+    size = path.stat().st_size
+    if size > MAX_OUTPUTS_BYTES:
+        return f"malformed outputs: the outputs file is {size} bytes (at most {MAX_OUTPUTS_BYTES})"
+    try:
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - anything unloadable is the submission's
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return (f"malformed outputs: not loadable as plain data with weights_only=True "
+                f"(pickled objects?): {type(exc).__name__}: {first}")
+    if (not isinstance(data, dict) or not isinstance(data.get("records"), list)
+            or type(data.get("defined")) is not bool or not isinstance(data.get("type"), str)):
+        return (f"malformed outputs: expected the grader's dict (defined, type, records), got "
+                f"{type(data).__name__}" + (f" with keys {sorted(map(str, data))[:6]}"
+                                            if isinstance(data, dict) else ""))
+    return data
+
+
+def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> tuple[str, str]:
+    """Grade one exercise of one notebook (an nbformat node): ``(result, diagnosis)``."""
+    import torch
+
+    from helpers import __all__ as reference_names
+    from helpers.checks import EXERCISES, verdict
+
+    ex = EXERCISES[label]
+    src = find_cell(nb.get("cells", []), ex.func)
+    if src is None:
+        return "fail", (f"{label}: {ex.func} is not defined: no code cell defines it (the cell "
+                        f"was deleted or renamed?)")
+    try:
+        code = extract(src, ex.func) if opts.vet else src
+        if opts.vet:
+            vet(code, func=ex.func, policy=ex.policy, reference_names=set(reference_names),
+                provided=set(ex.policy.modules))
+    except Rejected as exc:
+        return "fail", f"{label}: no credit: {exc}"
+    if _is_stub(code, ex.func):  # no kernel needed to know what it would do
+        return "fail", f"{label}: not implemented yet (the stub still raises NotImplementedError)"
+    cases = ex.cases(secrets.randbits(62))
+    workdir = Path(tempfile.mkdtemp(prefix="grade-"))
+    uid = None
+    try:
+        torch.save(cases, workdir / "cases.pt")
+        shutil.copy(HARNESS, workdir / "_book_harness.py")
+        shutil.copy(WORKER, workdir / "grade_worker.py")
+        import nbformat
+
+        nbformat.write(_notebook(ex, code, opts.cell_timeout), str(workdir / "run.ipynb"))
+        if opts.use_sandbox and os.geteuid() == 0:
+            uid = uids.get() if uids is not None else opts.uid_base
+            for p in [workdir, *workdir.iterdir()]:
+                os.chown(p, uid, uid)
+        killed = _run(workdir, opts, uid)
+        data = _load_outputs(workdir / "outputs.pt")
+        if isinstance(data, str):
+            return "fail", f"{label}: {data}"
+        if data is None:
+            return "fail", f"{label}: {killed or _explain_missing(workdir, opts)}"
+        if data.get("defined") is not True:
+            return "fail", (f"{label}: {ex.func} is not a function (the cell left a "
+                            f"{str(data.get('type'))[:60]})")
+        ok, text = verdict(label, cases, data["records"])
+        if ok is None:
+            return "fail", f"{label}: not implemented yet (the stub still raises NotImplementedError)"
+        return ("pass", "") if ok else ("fail", text)
+    finally:
+        if uid is not None and uids is not None:
+            uids.put(uid)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- a folder
+
+def _shard(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
+    if shard is None:
+        return paths
+    k, n = shard
+    return [p for i, p in enumerate(paths) if i % n == k - 1]
+
+
+def grade_folder(folder: str | Path, out: str | Path | None = None, *,
+                 opts: Options | None = None, exercises: list[str] | None = None,
+                 shard: tuple[int, int] | None = None) -> list[dict]:
+    """Grade every notebook under ``folder`` (or its shard); write the CSV; return its rows."""
+    import nbformat
+
+    opts = opts or Options()
+    folder = Path(folder).resolve()
+    paths = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    paths = _shard(paths, shard)
+    out = Path(out) if out is not None else folder / "grades.csv"
+    opts.hide = [*opts.hide, folder, out.resolve().parent]
+    tasks, rows_of = [], {}
+    for p in paths:
+        name = str(p.relative_to(folder))
+        text = p.read_text(errors="replace")
+        labels = exercises or expected_labels(p, text)
+        try:
+            nb = nbformat.reads(text, as_version=4)
+            if not isinstance(nb.get("cells"), list):
+                raise ValueError("it has no list of cells")
+            err = None
+        except Exception as exc:  # noqa: BLE001 - any unreadable file costs its exercises
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            nb, err = None, f"the file is not a valid notebook ({type(exc).__name__}: {first})"
+        rows_of[name] = {}
+        if not labels:
+            rows_of[name][""] = ("fail", "no exercise found in this file (is it a chapter?)")
+        for lab in labels:
+            if err:
+                rows_of[name][lab] = ("fail", f"{lab}: {err}")
+            else:
+                tasks.append((name, nb, lab))
+    uids = _uids(opts.jobs, opts.uid_base)
+    lock = threading.Lock()
+
+    def one(task):
+        name, nb, lab = task
+        start = time.perf_counter()
+        try:
+            result = grade_exercise(nb, lab, opts, uids)
+        except Exception as exc:  # noqa: BLE001 - a bug or an environment problem: report it
+            result = ("fail", f"{lab}: the grader failed on this exercise: "
+                              f"{type(exc).__name__}: {exc}")
+        with lock:
+            print(f"  {name} {lab}: {result[0]} ({time.perf_counter() - start:.1f} s)",
+                  file=sys.stderr, flush=True)
+        return name, lab, result
+
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        for name, lab, result in pool.map(one, tasks):
+            rows_of[name][lab] = result
+    rows = []
+    for name in rows_of:
+        for lab, (result, diagnosis) in rows_of[name].items():
+            rows.append({"student_file": name, "exercise": lab, "result": result,
+                         "diagnosis": " ".join(str(diagnosis).split())})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["student_file", "exercise", "result", "diagnosis"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)/(\d+)", text or "")
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise argparse.ArgumentTypeError(f"--shard takes K/N with 1 <= K <= N, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m booktools.grade",
+        description="Grade the code exercises of every notebook in a folder, in a sandbox.")
+    parser.add_argument("folder", help="folder of submitted notebooks (searched recursively)")
+    parser.add_argument("--out", help="CSV file to write (default: FOLDER/grades.csv)")
+    parser.add_argument("--cell-timeout", type=float, default=60,
+                        help="seconds the student's cell and the cases may each run (default 60)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds one exercise may take in all (default 600)")
+    parser.add_argument("--jobs", type=int, default=1, help="exercises graded at once")
+    parser.add_argument("--exercises", help="comma-separated labels (default: found in each file)")
+    parser.add_argument("--shard", type=_parse_shard, help="K/N: grade the K-th of N shares")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run submissions without bubblewrap (trusted code only)")
+    parser.add_argument("--no-vet", action="store_true",
+                        help="skip the static check of the cells (only to test the sandbox)")
+    parser.add_argument("--uid-base", type=int, default=sandbox.BASE_UID,
+                        help="as root, job k runs as this uid + k (give two graders running "
+                             "at once different bases)")
+    parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
+    parser.add_argument("--processes", type=int, default=sandbox.Limits.processes)
+    parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
+    args = parser.parse_args(argv)
+    labels = [s for s in (args.exercises or "").split(",") if s] or None
+    use = not args.no_sandbox
+    works, what = sandbox.status() if use else (False, "")
+    if use and works:
+        print(f"sandbox: on ({what}: no network, read-only filesystem without the book, the "
+              f"submissions or your home; limits {args.memory_mb} MB, {args.processes} "
+              f"processes, {args.cpu_seconds} s CPU)", flush=True)
+    elif use:
+        print(f"sandbox: OFF ({what}); submissions run with your rights: grade only trusted "
+              f"code, or install bubblewrap", flush=True)
+    else:
+        print("sandbox: OFF (--no-sandbox); submissions run with your rights", flush=True)
+    if args.no_vet:
+        print("static check: OFF (--no-vet): delegation is not detected", flush=True)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return 2
+    from helpers.checks import EXERCISES
+
+    unknown = [lab for lab in labels or [] if lab not in EXERCISES]
+    if unknown:
+        print(f"error: unknown exercise labels {unknown}; known: {sorted(EXERCISES)}",
+              file=sys.stderr)
+        return 2
+    opts = Options(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
+                   use_sandbox=use and works, vet=not args.no_vet, uid_base=args.uid_base,
+                   limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds))
+    start = time.perf_counter()
+    out = Path(args.out) if args.out else folder / "grades.csv"
+    rows = grade_folder(folder, out, opts=opts, exercises=labels, shard=args.shard)
+    files = len({r["student_file"] for r in rows})
+    passed = sum(r["result"] == "pass" for r in rows)
+    seconds = time.perf_counter() - start
+    print(f"graded {files} notebooks, {len(rows)} exercise results: {passed} passed, "
+          f"{len(rows) - passed} failed, in {seconds:.1f} s "
+          f"({60 * files / max(seconds, 1e-9):.1f} notebooks per minute); CSV: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
