@@ -183,14 +183,28 @@ def _ancestors(node):
 def glue_values(executed: Path) -> dict:
     """``{key: value}`` of every ``helpers.glue`` in an executed notebook.
 
-    myst-nb stores a glued value as a ``display_data`` output whose
+    A site build leaves them in ``NAME.glue.json`` beside the executed notebook (myst-nb
+    moves them there); a notebook executed elsewhere keeps them as outputs. myst-nb
+    stores a glued value as a ``display_data`` output whose
     ``metadata.scrapbook.name`` is the key; its ``text/plain`` (under
     ``metadata.scrapbook.mime_prefix`` when glued with ``display=False``) is the
     ``repr`` of the value, read back with ``ast.literal_eval`` (as myst-nb's ``{glue:text}`` does).
     """
+    import json
+
     import nbformat
 
     values = {}
+    # myst-nb moves display=False glue outputs out of the executed notebook it writes and
+    # into a sidecar file, NAME.glue.json: {key: output}, mime prefix already stripped
+    sidecar = Path(executed).with_suffix(".glue.json")
+    if sidecar.exists():
+        for key, out in json.loads(sidecar.read_text()).items():
+            text = out.get("data", {}).get("text/plain", "")
+            try:
+                values[key] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                values[key] = text.strip("'\"")
     for cell in nbformat.read(executed, as_version=4).cells:
         for out in cell.get("outputs", []):
             scrapbook = out.get("metadata", {}).get("scrapbook", {})

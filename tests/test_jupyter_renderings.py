@@ -238,3 +238,25 @@ def test_retarget_colab_changes_only_rendered_chapters(tmp_path):
     assert pj.retarget_colab(tmp_path, "colab", ["chapters/05_x.ipynb"]) == 1
     assert page.read_text() == (f'<a href="{base}colab/chapters/05_x.ipynb">Colab</a>'
                                 f'<a href="{base}main/reference/notation.ipynb">Colab</a>')
+
+
+def test_glue_values_read_the_sidecar_a_site_build_leaves(tmp_path):
+    """myst-nb moves display=False glue outputs into NAME.glue.json; both places count."""
+    import json
+
+    import nbformat
+
+    from booktools.plain_jupyter import glue_values
+    from helpers.glue import glue_bundle
+
+    bundle, meta = glue_bundle("in_outputs", 0.25)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle, metadata=meta)]
+    nb.cells = [cell]
+    executed = tmp_path / "ch.ipynb"
+    nbformat.write(nb, executed)
+    (tmp_path / "ch.glue.json").write_text(json.dumps(
+        {"in_sidecar": {"output_type": "display_data", "data": {"text/plain": "99.7"},
+                        "metadata": {"scrapbook": {"name": "in_sidecar"}}}}))
+    assert glue_values(executed) == {"in_outputs": 0.25, "in_sidecar": 99.7}
