@@ -12,8 +12,9 @@ JB_FLAGS := --all -W -n --keep-going
 # `make book` reads only the pages whose source changed, and notebooks come from the
 # execution cache; booktools/bookcache.py empties the cache and adds --all exactly when that
 # could be stale (helpers/ or the environment changed, config/toc/_ext changed, or the last
-# build failed). `make book ALL=1` reads every page anyway (from the cache; `make test` does,
-# so that -W sees every page's warnings); `make book FULL=1` also empties the cache first.
+# build failed). An unchanged page was read by the last successful -W build with the same
+# keys, so its warnings were seen then. `make book ALL=1` reads every page anyway (from the
+# cache); `make book FULL=1` also empties the cache first.
 BOOK_FLAGS := -W -n --keep-going
 export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
@@ -60,13 +61,11 @@ book: $(STAMP) vendor
 ## the built site in a real browser (skipped with a banner when Chromium is missing, except in CI)
 test: test-unit-and-notebooks book test-browser
 	@echo "make test: all checks passed"
-test: ALL := 1
 
 test-unit-and-notebooks: $(STAMP)
 	@$(BIN)/python -m booktools.bookcache prepare-cache
-	$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser -m "not envs" -n auto --dist worksteal \
-	  --durations=15 -p no:cacheprovider
-	@$(BIN)/python tests/report_times.py
+	@$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser -m "not envs" -n auto --dist worksteal \
+	  --durations=15 -p no:cacheprovider; rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
 
 ## test-envs: the checks that need environments of their own (pytest -m envs: a simulated
 ## Binder or Colab, another ipywidgets, the PDF, the execution cache on a copy of the book)

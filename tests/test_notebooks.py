@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 import time
 from datetime import datetime, timezone
@@ -34,7 +35,9 @@ from booktools import bookcache
 from .conftest import ROOT, notebook_paths
 
 NOTEBOOKS = notebook_paths()
-TIME_LIMIT_S = 10.0
+#: the book's rule: a chapter's cells run in under 10 s here. BOOK_TIME_LIMIT_S overrides it
+#: (e.g. to measure on a machine that other jobs load; 0 turns the check off)
+TIME_LIMIT_S = float(os.environ.get("BOOK_TIME_LIMIT_S", "10"))
 #: per-notebook times, printed by `make test` after the run
 TIMES = ROOT / "_build" / "notebook-times"
 #: the execution key when this module was collected (None: no cache to fill)
@@ -166,8 +169,6 @@ def test_notebook_runs_deterministically_and_fast(path):
           f"{t2['wall_s']:.2f} s")
     TIMES.mkdir(parents=True, exist_ok=True)
     (TIMES / f"{path.stem}.json").write_text(json.dumps({"notebook": name, "runs": [t1, t2]}))
-    fastest = min(cell1, cell2)
-    assert fastest < TIME_LIMIT_S, f"{name} took {fastest:.1f} s of cell execution"
     first, second = _text_outputs(nb1), _text_outputs(nb2)
     assert [i for i, _ in first] == [i for i, _ in second]
     for (i, a), (_, b) in zip(first, second):
@@ -177,4 +178,8 @@ def test_notebook_runs_deterministically_and_fast(path):
             pytest.fail(f"{name}: cell {i} (id {nb1.cells[i].get('id', '?')}) printed "
                         f"different text on a second run (tag it nbval-ignore-output only if "
                         f"it prints a time):\n{diff}", pytrace=False)
+    # the outputs are right (no error, the same twice): the book build may use them
     store_in_cache(nb2, path, t2["wall_s"])
+    fastest = min(cell1, cell2)
+    assert TIME_LIMIT_S <= 0 or fastest < TIME_LIMIT_S, (
+        f"{name} took {fastest:.1f} s of cell execution (imports {min(t1['imports_s'], t2['imports_s']):.1f} s)")
