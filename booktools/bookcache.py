@@ -36,6 +36,7 @@ import json
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,8 +142,10 @@ def prepare(root: Path = ROOT) -> str:
     ek = prepare_cache(root, log=log)
     keys = {"exec": ek, "render": render_key(root, ek)}
     build = root / "_build"
-    (build / PENDING.name).write_text(json.dumps(keys))
+    (build / PENDING.name).write_text(json.dumps(dict(keys, started=time.time())))
     last = json.loads(_read(build / BUILT.name) or "null")
+    if last is not None:
+        last.pop("started", None)
     if last == keys:
         return ""
     if last is None:
@@ -156,11 +159,39 @@ def prepare(root: Path = ROOT) -> str:
     return "--all"
 
 
+def executed_since(started: float, root: Path = ROOT) -> list[tuple[str, float]]:
+    """(notebook, seconds) for each cache record the build created (= executed)."""
+    cache_dir = root / "_build" / CACHE.name
+    if not cache_dir.is_dir():
+        return []
+    from datetime import timezone
+
+    from jupyter_cache import get_cache
+
+    out = []
+    for rec in get_cache(str(cache_dir)).list_cache_records():
+        created = rec.created if rec.created.tzinfo else rec.created.replace(tzinfo=timezone.utc)
+        if created.timestamp() >= started - 1:
+            uri = Path(rec.uri)
+            name = uri.relative_to(root).as_posix() if uri.is_relative_to(root) else rec.uri
+            out.append((name, float((rec.data or {}).get("execution_seconds") or 0.0)))
+    return sorted(out)
+
+
 def done(root: Path = ROOT) -> None:
+    """After a successful build: record its keys and say which notebooks it executed."""
     build = root / "_build"
     pending = build / PENDING.name
-    if pending.is_file():
-        pending.replace(build / BUILT.name)
+    if not pending.is_file():
+        return
+    started = json.loads(pending.read_text()).get("started", time.time())
+    pending.replace(build / BUILT.name)
+    ran = executed_since(started, root)
+    if ran:
+        print(f"book: executed {len(ran)} notebook(s), every other page from the execution "
+              "cache: " + ", ".join(f"{n} ({t:.1f} s)" for n, t in ran))
+    else:
+        print("book: no notebook executed (every output from the execution cache)")
 
 
 def failed(root: Path = ROOT) -> None:
