@@ -15,7 +15,7 @@ JB_FLAGS := --all -W -n --keep-going
 # build failed). An unchanged page was read by the last successful -W build with the same
 # keys, so its warnings were seen then. `make book ALL=1` reads every page anyway (from the
 # cache); `make book FULL=1` also empties the cache first.
-BOOK_FLAGS := -W -n --keep-going
+BOOK_FLAGS := -W -n --keep-going -q
 export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
