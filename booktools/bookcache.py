@@ -18,6 +18,8 @@ so this module adds two keys of its own:
   the pages whose source file changed, so after any change of these, or after a build
   that failed (its warnings would not be repeated by an incremental build), the next build
   passes ``--all`` (a fresh Sphinx environment: every page is read again, from the cache).
+  So does a changed notebook when some page pastes a value glued in *another* document
+  (``{glue:text}`path/to/notebook::key```): Sphinx would not rewrite the pasting page.
 
     python -m booktools.bookcache prepare   # before a build: empties a stale cache, prints
                                             # the extra jupyter-book flags ("--all" or "")
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -68,9 +71,7 @@ def _hash_paths(h, root: Path, names: list[str]) -> None:
 def local_imports(root: Path = ROOT) -> list[str]:
     """Top-level packages/modules of the repository that some notebook's code imports."""
     found = set()
-    for nb in root.rglob("*.ipynb"):
-        if _SKIP_DIRS & set(nb.relative_to(root).parts) or ".ipynb_checkpoints" in nb.parts:
-            continue
+    for nb in _sources(root, (".ipynb",)):
         try:
             cells = json.loads(nb.read_text()).get("cells", [])
         except (ValueError, OSError):
@@ -107,6 +108,28 @@ def render_key(root: Path = ROOT, exec_k: str | None = None) -> str:
     h = hashlib.sha256(b"render-v1\0" + (exec_k or exec_key(root)).encode())
     _hash_paths(h, root, RENDER_INPUTS)
     return h.hexdigest()
+
+
+_CROSS_GLUE = re.compile(r"\{glue(?::\w+)?\}`[^`]*::")
+
+
+def _sources(root: Path, suffixes=(".md", ".ipynb")):
+    """The book's source files, without walking into .venv, _build, node_modules, ..."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")
+                       and d != "web_vendor"]
+        for name in filenames:
+            if name.endswith(suffixes):
+                yield Path(dirpath) / name
+
+
+def cross_document_glue(root: Path = ROOT) -> bool:
+    """Does some page paste a value glued in another document?"""
+    return any(_CROSS_GLUE.search(f.read_text(errors="replace")) for f in _sources(root))
+
+
+def notebook_changed_since(t: float, root: Path = ROOT) -> bool:
+    return any(f.stat().st_mtime > t for f in _sources(root) if f.suffix == ".ipynb")
 
 
 def _read(path: Path) -> str | None:
@@ -147,6 +170,11 @@ def prepare(root: Path = ROOT) -> str:
     if last is not None:
         last.pop("started", None)
     if last == keys:
+        built = (build / BUILT.name).stat().st_mtime
+        if cross_document_glue(root) and notebook_changed_since(built, root):
+            log("book: a notebook changed and some page pastes a value glued in another "
+                "document: every page is read")
+            return "--all"
         return ""
     if last is None:
         log("book: no successful build recorded (first build, or the last one failed): "

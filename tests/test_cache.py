@@ -118,6 +118,24 @@ def test_prepare_empties_a_stale_cache_and_asks_for_all(tmp_path):
     assert not (book / "_build" / ".jupyter_cache").exists()
 
 
+def test_cross_document_glue_makes_a_notebook_edit_read_every_page(tmp_path):
+    import time
+
+    book = mini_book(tmp_path / "book")
+    bookcache.prepare(book)
+    bookcache.done(book)
+    nb_path = book / "chapters" / "mini.ipynb"
+    later = time.time() + 5
+    os.utime(nb_path, (later, later))
+    assert bookcache.prepare(book) == ""  # no page pastes from another document
+    bookcache.done(book)
+    (book / "intro.md").write_text("# Intro\n\nLoss {glue:text}`chapters/mini.ipynb::k`.\n")
+    assert bookcache.cross_document_glue(book)
+    later += 5
+    os.utime(nb_path, (later, later))
+    assert bookcache.prepare(book) == "--all"
+
+
 def test_the_notebook_tests_fill_the_cache_the_build_reads(tmp_path):
     """A notebook executed by tests/test_notebooks.py is found by myst-nb's cache lookup
     (same jupyter-cache hash), so `make test`'s book build does not execute it again."""
