@@ -133,7 +133,8 @@ def run_notebook(path):
         client.execute(**START_KW)
     except CellExecutionError as err:
         index, number = _failing_cell(nb)
-        pytest.fail(f"{path.relative_to(ROOT)}: code cell {number} (cell index {index}, "
+        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        pytest.fail(f"{where}: code cell {number} (cell index {index}, "
                     f"id {nb.cells[index].get('id', '?')}) raised {err.ename}: {err.evalue}\n"
                     f"{err}", pytrace=False)
     times = split_times(nb, started)
@@ -189,3 +190,18 @@ def test_notebook_runs_deterministically_and_fast(path):
     fastest = min(cell1, cell2)
     assert TIME_LIMIT_S <= 0 or fastest < TIME_LIMIT_S, (
         f"{name} took {fastest:.1f} s of cell execution (imports {min(t1['imports_s'], t2['imports_s']):.1f} s)")
+
+
+def test_a_failing_cell_fails_with_its_traceback(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Broken"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("def f():\n    return 1 / 0\nf()"),
+        nbformat.v4.new_code_cell("print('never runs')"),
+    ]), str(path))
+    with pytest.raises(pytest.fail.Exception) as info:
+        run_notebook(path)
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(info.value))
+    assert "broken.ipynb: code cell 2 (cell index 2" in message
+    assert "ZeroDivisionError" in message and "return 1 / 0" in message
