@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv lock book test test-unit-and-notebooks test-envs test-browser clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: venv lock book test test-notebooks test-unit test-unit-and-notebooks test-envs test-browser clean clean-notebooks lab vendor bench student book-student grade
 
 ## venv: .venv from requirements.lock, every file checked against its hash, then the book's
 ## helpers package (editable, no dependencies: they are all in the lock)
@@ -56,16 +56,29 @@ book: $(STAMP) vendor
 	$(BIN)/python -m booktools.bookcache done
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
-## test: helper unit tests + every notebook executed twice (errors, determinism, time; the
-## executions fill the book's execution cache), then the book build (from that cache), then
-## the built site in a real browser (skipped with a banner when Chromium is missing, except in CI)
-test: test-unit-and-notebooks book test-browser
+## test: every notebook executed twice (errors, determinism, time; the executions fill the
+## book's execution cache), then the book build (from that cache), then at the same time the
+## helper unit tests and the built site in a real browser (skipped with a banner when
+## Chromium is missing, except in CI). The two run side by side because the browser tests
+## spend much of their time waiting for pages; -Otarget prints each one's output in one piece.
+test: $(STAMP) vendor
+	@$(MAKE) --no-print-directory test-notebooks
+	@$(MAKE) --no-print-directory book
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-browser
 	@echo "make test: all checks passed"
 
-test-unit-and-notebooks: $(STAMP)
+## test-notebooks: every notebook of the book twice, two at a time (tests/test_notebooks.py)
+test-notebooks: $(STAMP)
 	@$(BIN)/python -m booktools.bookcache prepare-cache
-	@$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser -m "not envs" -n auto --dist worksteal \
-	  --durations=15 -p no:cacheprovider; rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
+	@$(TEST_ENV) $(BIN)/python -m pytest tests/test_notebooks.py -m "not envs" -n auto --dist worksteal \
+	  -p no:cacheprovider; rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
+
+## test-unit: every other test under tests/ except the browser tests and `-m envs`
+test-unit: $(STAMP)
+	@$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser --ignore=tests/test_notebooks.py \
+	  -m "not envs" -n auto --dist worksteal --durations=15 -p no:cacheprovider
+
+test-unit-and-notebooks: test-notebooks test-unit
 
 ## test-envs: the checks that need environments of their own (pytest -m envs: a simulated
 ## Binder or Colab, another ipywidgets, the PDF, the execution cache on a copy of the book)
