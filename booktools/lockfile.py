@@ -185,7 +185,8 @@ def compile_lock(extra_args: list[str] = ()) -> int:
         return rc
     LOCK.write_text(strip_editable(tmp.read_text()))
     tmp.unlink()
-    print(f"wrote {LOCK.name}: {len(locked(LOCK.read_text()))} packages")
+    print(f"wrote {LOCK.name}: {len(locked(LOCK.read_text()))} packages (pip-compile's "
+          "warning above is about `-e .`, which is left out of the lock: make venv installs it)")
     return check()
 
 
