@@ -1,6 +1,6 @@
 # The two commands of the README: `make book` builds the site, `make test` runs every check.
-# Both create or refresh .venv from requirements.txt (only when requirements.txt or
-# pyproject.toml changed since the last install).
+# Both create or refresh .venv from requirements.lock (only when the lock or pyproject.toml
+# changed since the last install); `make lock` regenerates the lock from requirements.txt.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,48 +9,88 @@ STAMP := $(VENV)/.installed
 # --all: Sphinx would otherwise skip unchanged pages, so an edit to helpers/ would not
 # re-execute the notebooks that use it (execute_notebooks: force only acts on pages read)
 JB_FLAGS := --all -W -n --keep-going
+# `make book` reads only the pages whose source changed, and notebooks come from the
+# execution cache; booktools/bookcache.py empties the cache and adds --all exactly when that
+# could be stale (helpers/ or the environment changed, config/toc/_ext changed, or the last
+# build failed). An unchanged page was read by the last successful -W build with the same
+# keys, so its warnings were seen then. `make book ALL=1` reads every page anyway (from the
+# cache); `make book FULL=1` also empties the cache first.
+BOOK_FLAGS := -W -n --keep-going -q
 export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: jupyter-notebooks venv book test test-unit test-notebooks test-browser test-envs pdf clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: venv lock book test test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench student book-student grade
 
+## venv: .venv from requirements.lock, every file checked against its hash, then the book's
+## helpers package (editable, no dependencies: they are all in the lock)
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.lock requirements.txt pyproject.toml
+	@$(PYTHON) -m booktools.lockfile check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-## book: build the website with every notebook executed; any warning fails the build
+## lock: regenerate requirements.lock from requirements.txt (pip-compile, with hashes; needs
+## the package index). Keeps the versions already locked unless a pin in requirements.txt
+## moves them; `make lock LOCK_FLAGS=--upgrade` re-resolves every transitive package.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import piptools" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet "$$(grep -E '^pip-tools==' requirements.txt)"
+	$(BIN)/python -m booktools.lockfile compile $(LOCK_FLAGS)
+
+## book: build the website, every notebook executed (or taken from the execution cache,
+## which is never stale: see BOOK_FLAGS); any warning fails the build
 book: $(STAMP) vendor
+	@if [ -n "$(FULL)" ]; then rm -rf _build/.jupyter_cache _build/.book-key.json; fi
 	@start=$$(date +%s); \
-	$(BIN)/jupyter-book build . $(JB_FLAGS); \
+	extra=$$($(BIN)/python -m booktools.bookcache prepare) || exit 1; \
+	if [ -n "$(ALL)$(FULL)" ]; then extra=--all; fi; \
+	$(BIN)/jupyter-book build . $(BOOK_FLAGS) $$extra; \
 	rc=$$?; echo "jupyter-book build took $$(( $$(date +%s) - start )) s"; \
-	if [ $$rc -ne 0 ]; then echo "BOOK BUILD FAILED (exit $$rc)"; exit $$rc; fi
+	if [ $$rc -ne 0 ]; then $(BIN)/python -m booktools.bookcache failed; \
+	  echo "BOOK BUILD FAILED (exit $$rc)"; exit $$rc; fi; \
+	$(BIN)/python -m booktools.bookcache done
 	$(BIN)/python -m booktools.plain_jupyter --site _build/html --colab-branch colab
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
-## test: helper unit tests + every notebook under nbval, then the book build, then the
-## built site in a real browser (skipped with a banner when Chromium is missing, except in CI)
-test: test-unit-and-notebooks book test-browser
+## test: every notebook executed twice (errors, determinism, time; the executions fill the
+## book's execution cache), then the book build (from that cache), then at the same time the
+## helper unit tests and the built site in a real browser (skipped with a banner when
+## Chromium is missing, except in CI). The two run side by side because the browser tests
+## spend much of their time waiting for pages; -Otarget prints each one's output in one piece.
+test: $(STAMP) vendor
+	@$(MAKE) --no-print-directory test-notebooks
+	@$(MAKE) --no-print-directory book
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-browser
 	@echo "make test: all checks passed"
 
-test-unit-and-notebooks: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests chapters reference/notation.ipynb --ignore=tests/browser --nbval-lax -n 2 --dist loadfile \
-	  --durations=15 -p no:cacheprovider
-	@$(BIN)/python tests/report_times.py
+## test-notebooks: every notebook of the book twice, two at a time (tests/test_notebooks.py)
+test-notebooks: $(STAMP)
+	@$(BIN)/python -m booktools.bookcache prepare-cache
+	@$(TEST_ENV) $(BIN)/python -m pytest tests/test_notebooks.py -m "not envs" -n auto --dist worksteal \
+	  -p no:cacheprovider; rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
+
+## test-unit: every other test under tests/ except the browser tests and `-m envs`
+test-unit: $(STAMP)
+	@$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser --ignore=tests/test_notebooks.py \
+	  -m "not envs" -n auto --dist worksteal --durations=15 -p no:cacheprovider
+
+test-unit-and-notebooks: test-notebooks test-unit
+
+## test-envs: the checks that need environments of their own (pytest -m envs: a simulated
+## Binder build in a fresh virtualenv, the execution cache on a copy of the book; minutes)
+test-envs: $(STAMP)
+	BOOK_TEST_ENVS=1 $(BIN)/python -m pytest tests -m envs -p no:cacheprovider -rs --durations=10
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
 ## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -p no:cacheprovider -q -rs
 
-## test-envs: the slow environment tests (tests/envs/, a fresh virtualenv each, minutes):
-## the simulated Binder build (binder/ only, postBuild, one chapter executed in it)
-test-envs: $(STAMP)
-	BOOK_TEST_ENVS=1 $(BIN)/python -m pytest tests/envs -p no:cacheprovider -q -rs
 
 ## pdf: the whole book as one PDF (_build/pdf/, copied into _build/html/ where the site links
 ## to it): the singlehtml build (executes every notebook) printed by Debian's Chromium

@@ -23,6 +23,11 @@ def chapter_paths() -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in toc_files() if f.startswith("chapters/")]
 
 
+def notebook_paths() -> list[Path]:
+    """Every notebook of the table of contents (the chapters and reference pages)."""
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
