@@ -82,14 +82,15 @@ test-unit: $(STAMP)
 test-unit-and-notebooks: test-notebooks test-unit
 
 ## test-envs: the checks that need environments of their own (pytest -m envs: a simulated
-## Binder build in a fresh virtualenv, the execution cache on a copy of the book; minutes)
-test-envs: $(STAMP)
+## Binder build in a fresh virtualenv, the execution cache on a copy of the book, the PDF,
+## which it builds first from the execution cache; minutes)
+test-envs: $(STAMP) pdf
 	BOOK_TEST_ENVS=1 $(BIN)/python -m pytest tests -m envs -p no:cacheprovider -rs --durations=10
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
 ## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.
 test-browser: $(STAMP)
-	$(BIN)/python -m pytest tests/browser -p no:cacheprovider -q -rs
+	$(BIN)/python -m pytest tests/browser -m "not envs" -p no:cacheprovider -q -rs
 
 
 ## pdf: the whole book as one PDF (_build/pdf/, copied into _build/html/ where the site links

@@ -4,8 +4,8 @@ Starts ``jupyter lab`` (the version ``make lab`` installs, with ``jupyterlab-mys
 requirements.txt) on 127.0.0.1 with a random token, in a temporary root holding a copy of
 chapter 5, and opens it in the system Chromium (``/usr/bin/chromium``; never
 ``playwright install``). Checks that the MyST markdown is rendered: an admonition with
-its title, an exercise's solution folded (a closed ``<details>`` whose body is hidden,
-that opens on a click) and no raw directive fence, role or ``(label)=`` target on screen.
+its title, the solutions' code folded (a placeholder that opens on a click) and no raw
+directive fence, role or ``(label)=`` target on screen.
 
 Skipped with the reason when Chromium, playwright, jupyterlab or jupyterlab-myst is
 missing, except with ``CI=true``, where it fails. The server is given 120 s to start and
@@ -135,17 +135,23 @@ def test_chapter_renders_with_jupyterlab_myst(lab, chromium):
         title = admonition.locator(".myst-admonition-header").inner_text().strip()
         assert title and admonition.is_visible()
 
-        # an exercise's solution: folded in a closed <details>, opens on a click
-        # ({solution-start} renders an empty "Start of Solution" box: take a {solution})
-        summary = page.locator(".jp-MarkdownCell details > summary").filter(
-            has_text="Solution to").filter(has_not_text="Start of").first
-        summary.wait_for(state="attached", timeout=60_000)
-        solution = summary.locator("xpath=..")
-        assert solution.evaluate("d => d.open") is False
-        body = solution.locator(".details-body")
-        assert not body.is_visible(), "the solution is not folded"
-        solution.locator("summary").click()
-        assert solution.evaluate("d => d.open") is True and body.is_visible()
+        # an exercise's solution: the chapters' solutions are gated ({solution-start} ...
+        # {solution-end}, so that code inside them runs), which jupyterlab-myst draws as an
+        # empty "Start of Solution" box; the solution's code cells are folded instead
+        # (metadata jupyter.source_hidden, set by booktools.notebooks): JupyterLab shows a
+        # placeholder, not the code, until it is clicked
+        page.wait_for_selector(".jp-CodeCell .jp-InputPlaceholder", timeout=60_000)
+        folded = page.locator(".jp-CodeCell:has(.jp-InputPlaceholder)")
+        assert folded.count() >= 2, "the solution code cells are not folded"
+        shown = page.locator(".jp-CodeCell .jp-InputArea-editor").evaluate_all(
+            "els => els.filter(e => e.offsetParent !== null).map(e => e.innerText).join('\\n')")
+        assert "def my_linear_vjp" not in shown, "a solution's code is on screen"
+        cell = folded.first.element_handle()      # a handle: the :has() above stops matching
+        cell.scroll_into_view_if_needed()
+        cell.query_selector(".jp-InputPlaceholder").click()
+        page.wait_for_function(
+            "c => { const e = c.querySelector('.jp-InputArea-editor');"
+            " return e !== null && e.offsetParent !== null; }", arg=cell, timeout=30_000)
 
         # nothing raw on screen: directive fences, roles, (label)= targets
         text = page.locator(".jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst") \

@@ -2,7 +2,8 @@
 
 Reads ``_build/pdf/<name>.pdf`` with poppler's ``pdfinfo`` and ``pdftotext``. Skipped (with
 the reason) when the PDF or poppler is missing, except with ``CI=true``, where it fails:
-CI runs ``make pdf`` before ``make test-browser``.
+They are part of ``make test-envs`` (marker ``envs``), which builds the PDF first;
+CI runs it after ``make test``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ PDF = ROOT / "_build" / "pdf" / PDF_NAME
 #: a chapter of this book fills a few to a few dozen A4 pages
 MAX_PAGES_PER_DOC = 40
 
+
+pytestmark = pytest.mark.envs
 
 def _need_pdf() -> None:
     reason = None
