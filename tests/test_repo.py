@@ -82,3 +82,36 @@ def test_notebooks_use_helpers_instead_of_redefining_them():
                 continue
             for name in re.findall(r"^def (\w+)\(", cell.source, flags=re.M):
                 assert name not in public, f"{path.name} redefines helpers.{name}"
+
+
+def _list_marker_inside_inline_math(source: str) -> list[str]:
+    """Lines that start like a list item (``+ x``, ``- x``, ``1. x``) while an inline ``$``
+    opened on an earlier line is still open: Markdown starts a list there and the math breaks
+    (chapter 5's summary once rendered half a formula as a bullet)."""
+    found, open_math, display = [], False, False
+    for line in source.split("\n"):
+        if line.strip().startswith("$$"):
+            display = not display
+            continue
+        if display:
+            continue
+        if open_math and re.match(r"\s*([+*-]|\d+[.)])\s", line):
+            found.append(line.strip()[:60])
+        if len(re.findall(r"(?<!\\)\$", line.replace("$$", ""))) % 2:
+            open_math = not open_math
+    return found
+
+
+def test_list_marker_detector_finds_the_slip():
+    assert _list_marker_inside_inline_math("a $x +\ny$ b") == []
+    assert _list_marker_inside_inline_math("a $x\n+ y$ b") == ["+ y$ b"]
+    assert _list_marker_inside_inline_math("text\n- item $x$") == []
+
+
+@pytest.mark.parametrize("path", CHAPTERS + [ROOT / "reference" / "notation.ipynb"],
+                         ids=IDS + ["notation"])
+def test_no_list_marker_breaks_inline_math(path):
+    nb = nbformat.read(path, as_version=4)
+    bad = [(i, line) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+           for line in _list_marker_inside_inline_math(c.source)]
+    assert bad == [], f"{path.name}: move the operator to the end of the previous line: {bad}"

@@ -17,8 +17,17 @@
       el.setAttribute("tabindex", "0");  // keyboard users can scroll it too
     }
   }
+  // code and its outputs scroll sideways in their own <pre>: one that overflows must be
+  // reachable by the keyboard too (axe: scrollable-region-focusable)
+  var CODE = "main div.highlight pre, main div.output pre, main .cell_output pre";
+  function focusable(el) {
+    if (el.scrollWidth - el.clientWidth > 2 && !el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "0");
+    }
+  }
   function updateAll() {
     document.querySelectorAll(SELECTOR).forEach(update);
+    document.querySelectorAll(CODE).forEach(focusable);
   }
   var pending = false;
   function schedule() {
