@@ -18,10 +18,13 @@
     }
   }
   // code and its outputs scroll sideways in their own <pre>: one that overflows must be
-  // reachable by the keyboard too (axe: scrollable-region-focusable)
+  // reachable by the keyboard too (axe: scrollable-region-focusable). A <pre> inside a
+  // closed solution measures 0 px wide until the dropdown opens, so this runs again then.
   var CODE = "main div.highlight pre, main div.output pre, main .cell_output pre";
   function focusable(el) {
-    if (el.scrollWidth - el.clientWidth > 2 && !el.hasAttribute("tabindex")) {
+    // pydata-sphinx-theme gives a <pre> tabindex 0 if it scrolls at load, else -1, and
+    // does not look again when a dropdown opens; a <pre> that scrolls now gets 0
+    if (el.scrollWidth - el.clientWidth > 2 || el.scrollHeight - el.clientHeight > 2) {
       el.setAttribute("tabindex", "0");
     }
   }
@@ -45,7 +48,12 @@
     var mj = window.MathJax;
     if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(schedule);
     // solutions and other dropdowns reveal equations and tables when opened
-    document.addEventListener("click", function () { window.setTimeout(schedule, 450); }, true);
+    // (measured once right away, once the opening animation is over)
+    document.addEventListener("click", function () {
+      window.setTimeout(schedule, 50);
+      window.setTimeout(schedule, 450);
+    }, true);
+    document.addEventListener("toggle", schedule, true);  // <details>, however opened
   });
   if (document.readyState !== "loading") schedule();
   else document.addEventListener("DOMContentLoaded", schedule);
