@@ -254,15 +254,41 @@ def make_student_tree(root: str | Path = ROOT, out: str | Path | None = None) ->
     n_stubs = 0
     for rel in notebooks:
         n_stubs += len(write_student_copy(root / rel, out / rel))
+    plain = _plain_student_copies(root, out, notebooks)
     (out / "README.md").write_text(
         "# Student copies (generated: do not edit)\n\n"
         "Written by `python -m booktools.student` (`make student`). The notebooks in\n"
         "`chapters/` have no solutions; each code exercise is a stub that raises\n"
         "`NotImplementedError`. Replace it with your code and run the check cell below it.\n"
         "Install the helpers with `pip install -e .` in this folder (or run the first cell\n"
-        "in Colab). `jupyter-book build .` builds the solution-free site.\n")
-    print(f"{out}: {len(notebooks)} notebooks, {n_stubs} code-exercise stubs")
+        "in Colab). `jupyter-book build .` builds the solution-free site.\n"
+        "`jupyter/chapters/` holds the same copies rendered for plain Jupyter and Colab\n"
+        "(links, numbered exercises, no MyST roles), when the book's site was built first.\n")
+    print(f"{out}: {len(notebooks)} notebooks, {n_stubs} code-exercise stubs" + plain)
     return out
+
+
+def _plain_student_copies(root: Path, out: Path, notebooks: list[str]) -> str:
+    """The student copies in the plain-Jupyter rendering (``booktools.plain_jupyter``, the
+    form Colab and the download button get), in ``out/jupyter/``; needs a site build."""
+    build = root / "_build"
+    if not (build / ".doctrees" / "environment.pickle").is_file():
+        return "; no plain-Jupyter copies (build the site first: make book)"
+    from .plain_jupyter import plain_notebook
+
+    problems = []
+    for rel in notebooks:
+        if not rel.startswith("chapters/"):
+            continue
+        nb = nbformat.read(out / rel, as_version=4)
+        rendered, found = plain_notebook(nb, rel[: -len(".ipynb")], build=build, solutions=False)
+        problems += found
+        dest = out / "jupyter" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(rendered, dest)
+    if problems:
+        raise ValueError("plain-Jupyter student copies: " + "; ".join(problems))
+    return f"; plain-Jupyter copies in {out / 'jupyter'}"
 
 
 def main(argv: list[str] | None = None) -> int:
