@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv lock book test test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench student book-student grade
 
 ## venv: .venv from requirements.lock, every file checked against its hash, then the book's
 ## helpers package (editable, no dependencies: they are all in the lock)
@@ -58,39 +58,51 @@ book: $(STAMP) vendor
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
 ## test: every notebook executed twice (errors, determinism, time; the executions fill the
-## book's execution cache), then the book build (from that cache), then at the same time the
-## helper unit tests and the built site in a real browser (skipped with a banner when
-## Chromium is missing, except in CI). The two run side by side because the browser tests
-## spend much of their time waiting for pages; -Otarget prints each one's output in one piece.
+## book's execution cache), then at the same time the helper unit tests and, one after the
+## other, the book build (from that cache) and the built site in a real browser (skipped
+## with a banner when Chromium is missing, except in CI). The unit tests wait for the
+## notebooks, whose cell times are checked, and then share the two cores with the build
+## and the browser; -Orecurse prints each step's output in one piece when it ends.
 test: $(STAMP) vendor
 	@$(MAKE) --no-print-directory test-notebooks
-	@$(MAKE) --no-print-directory book
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-browser
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse test-unit site-and-browser
 	@echo "make test: all checks passed"
+
+site-and-browser: $(STAMP) vendor
+	@$(MAKE) --no-print-directory book
+	@$(MAKE) --no-print-directory test-browser
+
+# pytest runs without nbval's plugin: the notebook tests execute the notebooks themselves
+# (tests/test_notebooks.py), and loading the plugin costs each pytest process a second
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -p no:nbval
 
 ## test-notebooks: every notebook of the book twice, two at a time (tests/test_notebooks.py)
 test-notebooks: $(STAMP)
 	@$(BIN)/python -m booktools.bookcache prepare-cache
-	@$(TEST_ENV) $(BIN)/python -m pytest tests/test_notebooks.py -m "not envs" -n auto --dist worksteal \
-	  -p no:cacheprovider; rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
+	@$(TEST_ENV) $(PYTEST) tests/test_notebooks.py -m "not envs" -n auto --dist worksteal; \
+	  rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
 
 ## test-unit: every other test under tests/ except the browser tests and `-m envs`
 test-unit: $(STAMP)
-	@$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser --ignore=tests/test_notebooks.py \
-	  -m "not envs" -n auto --dist worksteal --durations=15 -p no:cacheprovider
+	@$(TEST_ENV) $(PYTEST) tests --ignore=tests/browser --ignore=tests/test_notebooks.py \
+	  -m "not envs" -n auto --dist worksteal --durations=15
 
 test-unit-and-notebooks: test-notebooks test-unit
 
-## test-envs: the checks that need environments of their own (pytest -m envs: a simulated
-## Binder build in a fresh virtualenv, the execution cache on a copy of the book, the PDF,
-## which it builds first from the execution cache; minutes)
+## test-envs: the checks that need environments of their own (pytest -m envs, minutes): a
+## simulated Binder build in a fresh virtualenv; the PDF, which it builds first from the
+## execution cache; the explorers under ipywidgets 7.7 (Colab's); every chapter in a kernel
+## whose checks are disabled (tests/test_demo_mutations.py); the grader's sandbox alone
+## against hostile submissions; the execution cache on a copy of the book
 test-envs: $(STAMP) pdf
-	BOOK_TEST_ENVS=1 $(BIN)/python -m pytest tests -m envs -p no:cacheprovider -rs --durations=10
+	BOOK_TEST_ENVS=1 $(PYTEST) tests -m envs -rs --durations=10
 
-## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first).
-## Skips with the reason when Chromium, playwright or the site is missing; fails instead under CI=true.
+## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first),
+## in two pytest-xdist workers (each page is loaded once per width: see
+## tests/browser/site_browser.py). Skips with the reason when Chromium, playwright or the
+## site is missing; fails instead under CI=true.
 test-browser: $(STAMP)
-	$(BIN)/python -m pytest tests/browser -m "not envs" -p no:cacheprovider -q -rs
+	$(PYTEST) tests/browser -m "not envs" -q -rs -n 2 --dist loadscope
 
 
 ## pdf: the whole book as one PDF (_build/pdf/, copied into _build/html/ where the site links

@@ -56,6 +56,10 @@ from queue import Queue
 from . import sandbox
 from .vet import Rejected, extract, find_cell, vet
 
+# as in grade_worker.py: nbformat would load rfc3987_syntax through jsonschema and compile
+# an IRI grammar (1.1 s) that notebook validation never uses
+sys.modules.setdefault("rfc3987_syntax", None)
+
 __all__ = ["Options", "expected_labels", "grade_exercise", "grade_folder", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent

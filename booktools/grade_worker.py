@@ -23,6 +23,10 @@ def main() -> int:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)  # from here on no capabilities: an ordinary, unknown user
+    # nbformat imports jsonschema, which imports rfc3987_syntax when it is installed (it is:
+    # JupyterLab's jupyter-events wants it) and so compiles an IRI grammar, 1.1 s of every
+    # exercise; notebook validation never checks an IRI format, so it is not loaded
+    sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError

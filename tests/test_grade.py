@@ -16,7 +16,9 @@ Two runs, each one call of the grader with short limits and two jobs:
   a forged, a pickled and a missing outputs file. Each costs only its own exercise.
 
 Every case asserts the verdict and a regex of the diagnosis. The sandbox tests are
-skipped (with the reason) where bubblewrap does not work.
+skipped (with the reason) where bubblewrap does not work. The vetted run is part of
+`make test`; the unvetted run tests the sandbox, an environment of its own, and is marked
+``envs`` (`make test-envs`, which CI runs).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pytest
 
 from booktools import sandbox
 from booktools.grade import _parse_shard, _shard, expected_labels
+from booktools.grade import main as grade_main
 from booktools.student import student_notebook
 
 from .conftest import ROOT
@@ -166,7 +169,7 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
 }
 
 
-UNVETTED_UID = sandbox.BASE_UID + 100  # the two runs go on at once: their own uids
+UNVETTED_UID = sandbox.BASE_UID + 100  # its own uids: the vetted run may be grading too
 
 
 def _start(folder: Path, *flags: str):
@@ -189,27 +192,19 @@ def _finish(handle):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Both grader runs, started at once (each with two jobs)."""
-    vetted = _start(_vetted_folder(tmp_path_factory))
-    unvetted = None
-    if HAVE_SANDBOX:
-        folder = _unvetted_folder(tmp_path_factory)
-        unvetted = _start(folder, "--no-vet", "--processes", "128",
-                          "--uid-base", str(UNVETTED_UID))
-    return _finish(vetted), (_finish(unvetted) + (folder,) if unvetted else None)
+def vetted(tmp_path_factory):
+    """The vetted run (`make test`)."""
+    return _finish(_start(_vetted_folder(tmp_path_factory)))
 
 
 @pytest.fixture(scope="module")
-def vetted(runs):
-    return runs[0]
-
-
-@pytest.fixture(scope="module")
-def unvetted(runs):
-    if runs[1] is None:
+def unvetted(tmp_path_factory):
+    """The unvetted run: the sandbox alone, an environment of its own (`make test-envs`)."""
+    if not HAVE_SANDBOX:
         pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
-    return runs[1]
+    folder = _unvetted_folder(tmp_path_factory)
+    handle = _start(folder, "--no-vet", "--processes", "128", "--uid-base", str(UNVETTED_UID))
+    return _finish(handle) + (folder,)
 
 
 def _vetted_folder(tmp_path_factory):
@@ -345,6 +340,7 @@ def _unvetted_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.envs
 def test_unvetted_run_the_sandbox_alone_holds(unvetted):
     proc, got, seconds, _ = unvetted
     print(f"unvetted run: {len(got)} results in {seconds:.1f} s")
@@ -381,7 +377,8 @@ def test_shards_partition_the_class(tmp_path):
     for bad in ("0/3", "4/3", "x"):
         with pytest.raises(Exception):
             _parse_shard(bad)
-    # through the entry point, on submissions rejected statically (no kernel is started)
+    # through main(), what `python -m booktools.grade` calls (the vetted run above goes
+    # through the module itself), on submissions rejected statically (no kernel is started)
     for i in range(5):
         nbformat.write(chapter({"ex-linear-vjp": linear("return helpers.linear_vjp(G, X, W)",
                                                         head="import helpers\n")}),
@@ -389,11 +386,8 @@ def test_shards_partition_the_class(tmp_path):
     files = set()
     for k in (1, 2):
         out = tmp_path / f"grades-{k}.csv"
-        proc = subprocess.run([sys.executable, "-m", "booktools.grade", str(tmp_path),
-                               "--shard", f"{k}/2", "--out", str(out),
-                               "--exercises", "ex-linear-vjp"],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120)
-        assert proc.returncode == 0, proc.stderr
+        assert grade_main([str(tmp_path), "--shard", f"{k}/2", "--out", str(out),
+                           "--exercises", "ex-linear-vjp"]) == 0
         with open(out, newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert all(r["result"] == "fail" and "delegation" in r["diagnosis"] for r in rows)
@@ -402,21 +396,22 @@ def test_shards_partition_the_class(tmp_path):
     assert files == {f"s{i}.ipynb" for i in range(5)}
 
 
-def test_usage_errors(tmp_path):
-    run = [sys.executable, "-m", "booktools.grade"]
-    proc = subprocess.run(run + [str(tmp_path / "missing")], capture_output=True, text=True,
-                          cwd=ROOT)
-    assert proc.returncode == 2 and "is not a folder" in proc.stderr
-    proc = subprocess.run(run + [str(tmp_path), "--exercises", "ex-nope"], capture_output=True,
-                          text=True, cwd=ROOT)
-    assert proc.returncode == 2 and "unknown exercise" in proc.stderr
-    proc = subprocess.run(run + [str(tmp_path), "--shard", "3/2"], capture_output=True,
-                          text=True, cwd=ROOT)
-    assert proc.returncode == 2 and "--shard" in proc.stderr
-    proc = subprocess.run(run + [str(tmp_path), "--no-sandbox"], capture_output=True,
-                          text=True, cwd=ROOT)
-    assert proc.returncode == 0
-    assert proc.stdout.splitlines()[0].startswith("sandbox: OFF (--no-sandbox)")
+def test_usage_errors(tmp_path, capsys):
+    def run(*args):
+        code = grade_main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, _, err = run(tmp_path / "missing")
+    assert code == 2 and "is not a folder" in err
+    code, _, err = run(tmp_path, "--exercises", "ex-nope")
+    assert code == 2 and "unknown exercise" in err
+    with pytest.raises(SystemExit) as info:  # argparse's own usage error
+        run(tmp_path, "--shard", "3/2")
+    assert info.value.code == 2 and "--shard" in capsys.readouterr().err
+    code, out, _ = run(tmp_path, "--no-sandbox")
+    assert code == 0
+    assert out.splitlines()[0].startswith("sandbox: OFF (--no-sandbox)")
 
 
 def test_real_chapters_solutions_pass_the_static_check():

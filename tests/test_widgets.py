@@ -488,8 +488,10 @@ print("ok", ipywidgets.__version__)
 """
 
 
+@pytest.mark.envs
 def test_explorers_under_ipywidgets_7_7():
-    """Colab ships ipywidgets 7.7.x: every explorer displays and redraws there too."""
+    """Colab ships ipywidgets 7.7.x: every explorer displays and redraws there too (another
+    ipywidgets version, installed into a folder of its own: `make test-envs`)."""
     import os
 
     target = _ipywidgets7_dir()

@@ -17,10 +17,16 @@ desktop). When Chromium, playwright, the built site or axe-core is missing the
 tests are skipped with the reason -- except with ``CI=true``, where they fail, so that CI
 can never pass without running them.
 
-Screenshots (full page, taken after the solutions were opened): every chapter and the
-intro at both widths in ``_build/screenshots/<width>px/<page>.png`` (``/`` in the page path
-becomes ``__``), and ``<page>.nav-open.png`` of the intro and chapter 5 at 390 px with the
-navigation opened by the toggle. playwright's ``--hide-scrollbars`` default is turned off,
+Screenshots (taken after the solutions were opened), at both widths in
+``_build/screenshots/<width>px/<page>.png`` (``/`` in the page path becomes ``__``): the
+whole page of the intro and chapter 5 (:data:`KEY_SCREENSHOTS`), the first screen of every
+other chapter, and ``<page>.nav-open.png`` of the intro and chapter 5 at 390 px with the
+navigation opened by the toggle.
+
+``make test-browser`` runs the tests in two pytest-xdist workers (``--dist loadscope``, with
+:func:`pytest_xdist_make_scheduler`): every test of one page at one width goes to the same
+worker, so each page is still loaded once per width; each visit is also written to ``_build/browser-visits/`` so that the
+summary (printed by the controller) counts every worker's visits. playwright's ``--hide-scrollbars`` default is turned off,
 so scrollbars take room as in a reader's browser (the layout checks measure them).
 
 Environment: ``BOOK_HTML`` (default ``<repo>/_build/html``), ``CHROMIUM`` (default
@@ -45,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SCREENSHOTS = SITE.parent / "screenshots"
 REPORT_FILE = SITE.parent / "browser-report.json"
+#: one JSON file per visit, so that the summary can count the visits of every pytest-xdist
+#: worker (``make test-browser`` runs two); emptied when a run starts
+VISITS_DIR = SITE.parent / "browser-visits"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "web_vendor" / "axe-core" / "axe.min.js"
 ON_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
@@ -278,52 +287,78 @@ LAYOUT = r"""() => {
 }"""
 
 
+#: whether the primary sidebar's navigation shows (one of its first five links is visible,
+#: as playwright's is_visible() defines it: a non-empty box and not visibility: hidden)
+NAV_SHOWN = """() => {
+  const links = Array.from(document.querySelectorAll(
+      '#pst-primary-sidebar .bd-docs-nav a, #pst-primary-sidebar-modal .bd-docs-nav a')).slice(0, 5);
+  return links.some(a => { const r = a.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(a).visibility !== 'hidden'; });
+}"""
+
+
 def _toggle(page, width: int) -> dict:
     """Click the visible primary-sidebar toggle; report whether the navigation opened/closed.
 
     On a phone the navigation is hidden until the toggle opens it (pydata-sphinx-theme moves
     it into ``#pst-primary-sidebar-modal``, a ``<dialog>``); on the desktop it is shown and the
-    toggle hides it (sphinx-book-theme's collapse).
+    toggle hides it (sphinx-book-theme's collapse). After the click the state is read as soon
+    as it changed, or after 3 s when it does not change (the test then fails).
     """
-    nav = "#pst-primary-sidebar .bd-docs-nav a, #pst-primary-sidebar-modal .bd-docs-nav a"
-    links = page.locator(nav)
-
-    def shown() -> bool:
-        return any(links.nth(k).is_visible() for k in range(min(links.count(), 5)))
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     toggles = page.locator(".primary-toggle")
     visible = [k for k in range(toggles.count()) if toggles.nth(k).is_visible()]
-    out = {"toggles": toggles.count(), "visible_toggles": len(visible), "before": shown()}
+    before = page.evaluate(NAV_SHOWN)
+    out = {"toggles": toggles.count(), "visible_toggles": len(visible), "before": before}
     if not visible:
         return out
     page.evaluate("() => window.scrollTo(0, 0)")
     toggles.nth(visible[0]).click()
-    page.wait_for_timeout(500)
-    out["after"] = shown()
+    try:
+        page.wait_for_function(f"() => ({NAV_SHOWN})() !== {str(before).lower()}", timeout=3_000)
+    except PlaywrightTimeout:
+        pass  # recorded below as "after == before": test_sidebar_toggle_works fails
+    out["after"] = page.evaluate(NAV_SHOWN)
     out["dialog_open"] = page.evaluate(
         "() => !!document.querySelector('#pst-primary-sidebar-modal[open]')")
     return out
 
 
+#: each sphinx-exercise solution: its id, classes, the parts of its body (all but the title
+#: and togglebutton's button) and whether every / any of them is visible (as in NAV_SHOWN)
+SOLUTION_STATE = """() => Array.from(document.querySelectorAll('main .solution')).map((sol, i) => {
+  const body = Array.from(sol.children).filter(e => !e.matches('.admonition-title, button'));
+  const shown = e => { const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'; };
+  return {id: sol.id || `solution #${i}`, dropdown: sol.classList.contains('dropdown'),
+          parts: body.length, any: body.some(shown), all: body.length > 0 && body.every(shown)};
+})"""
+
+
 def _solutions(page) -> list[dict]:
-    """Each sphinx-exercise solution: hidden before a click on its title, shown after."""
-    out = []
-    sols = page.locator("main .solution")
-    for i in range(sols.count()):
-        sol = sols.nth(i)
-        sid = sol.get_attribute("id") or f"solution #{i}"
-        classes = (sol.get_attribute("class") or "").split()
-        body = sol.locator(":scope > :not(.admonition-title):not(button)")
-        nbody = body.count()
-        before = [body.nth(k).is_visible() for k in range(nbody)]
-        title = sol.locator(":scope > .admonition-title")
-        if title.count():
-            title.first.click()
-            page.wait_for_timeout(400)  # togglebutton animates the opening
-        after = [body.nth(k).is_visible() for k in range(nbody)]
-        out.append({"id": sid, "dropdown": "dropdown" in classes, "body_parts": nbody,
-                    "visible_before": any(before), "visible_after": bool(after) and all(after)})
-    return out
+    """Each sphinx-exercise solution: hidden before a click on its title, shown after.
+
+    Every title is clicked (a real click, as a reader's), then the state is read once all
+    bodies show, or after 5 s if some never do (the test then fails). togglebutton fades a
+    body in over 0.3 s (opacity only): one short wait afterwards, for the screenshots.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    before = page.evaluate(SOLUTION_STATE)
+    titles = page.locator("main .solution > .admonition-title")
+    for k in range(titles.count()):
+        titles.nth(k).click()
+    if before:
+        try:
+            page.wait_for_function(f"() => ({SOLUTION_STATE})().every(s => s.all)", timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # recorded below: test_solutions_collapsed_until_clicked fails
+        page.wait_for_timeout(350)
+    after = page.evaluate(SOLUTION_STATE)
+    return [{"id": b["id"], "dropdown": b["dropdown"], "body_parts": b["parts"],
+             "visible_before": b["any"], "visible_after": a["all"]}
+            for b, a in zip(before, after)]
 
 
 def screenshot_path(rel: str, width: int) -> Path:
@@ -336,6 +371,7 @@ def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
     if (rel, width) in REPORTS:
         return REPORTS[(rel, width)]
     rep = PageReport(page=rel, width=width)
+    open("/tmp/visitlog", "a").write(f"{os.getpid()} {rel} {width}\n")
     context = new_context(browser, rep.external_requests, width)
     page = context.new_page()
     page.on("console", lambda m: rep.console_errors.append(f"{m.text} ({m.location.get('url', '')})")
@@ -389,15 +425,58 @@ def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
         if rel.startswith("chapters/") or rel in KEY_SCREENSHOTS:  # (solutions open)
             shot = screenshot_path(rel, width)
             shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
+            # the whole page for the key pages; the first screen for the other chapters
+            # (a full-page shot of a long chapter costs Chromium 1-4 s of CPU per width)
+            page.screenshot(path=str(shot), full_page=rel in KEY_SCREENSHOTS)
             rep.screenshot = str(shot)
         rep.toggle = _toggle(page, width)  # last: it opens a modal dialog
         if rel in KEY_SCREENSHOTS and rep.toggle.get("after") and width < 992:
+            page.wait_for_timeout(400)  # the dialog's opening animation, for the picture
             page.screenshot(path=str(screenshot_path(rel, width).with_suffix(".nav-open.png")))
     finally:
         context.close()
     REPORTS[(rel, width)] = rep
+    VISITS_DIR.mkdir(parents=True, exist_ok=True)
+    (VISITS_DIR / f"{screenshot_path(rel, width).stem}@{width}.json").write_text(
+        json.dumps(asdict(rep)))
     return rep
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")  # a pytest-xdist worker, not the controller
+
+
+def pytest_sessionstart(session):
+    """The controller (or a run without xdist) empties the visit records of the last run."""
+    if not _is_worker(session.config) and VISITS_DIR.is_dir():
+        for f in VISITS_DIR.glob("*.json"):
+            f.unlink()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope``: every test of one visit (``test_site.py::test_...[page@width]``)
+    is one scope, so one worker runs them all and loads that page once; the other tests are
+    each a scope of their own. (xdist's ``loadgroup`` would do this with marks, but
+    pytest-xdist 3.8 renames node ids in a way pytest 9.2 no longer reads.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByVisit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if "test_site.py::" in nodeid and nodeid.endswith("px]"):
+                return nodeid[nodeid.rindex("[") + 1:-1]
+            return nodeid
+
+    return ByVisit(config, log)
+
+
+def _all_visits() -> list[PageReport]:
+    """This run's visits, from every worker."""
+    out = []
+    for f in sorted(VISITS_DIR.glob("*.json")) if VISITS_DIR.is_dir() else []:
+        out.append(PageReport(**json.loads(f.read_text())))
+    return out
 
 
 def site_size_bytes() -> int:
@@ -407,35 +486,39 @@ def site_size_bytes() -> int:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the page count, slowest page and site size; write _build/browser-report.json."""
     tr = terminalreporter
-    if SKIPPED and not REPORTS:
+    if _is_worker(config):
+        return
+    visits = {(r.page, r.width): r for r in _all_visits()}
+    skipped = SKIPPED | ({unavailable()} if unavailable() else set())
+    if skipped and not visits:
         verdict = "FAILED (CI=true: may not skip)" if ON_CI else "skipped"
         tr.write_sep("=", f"BROWSER TESTS {verdict.upper()}", yellow=not ON_CI, red=ON_CI, bold=True)
-        for reason in sorted(SKIPPED):
+        for reason in sorted(skipped):
             tr.write_line(f"browser tests {verdict}: {reason}")
         return
-    if not REPORTS:
+    if not visits:
         return
-    slowest = max(REPORTS.values(), key=lambda r: r.load_seconds)
+    slowest = max(visits.values(), key=lambda r: r.load_seconds)
     size = site_size_bytes()
-    serious = sum(len(r.axe_serious) for r in REPORTS.values())
+    serious = sum(len(r.axe_serious) for r in visits.values())
     tr.write_sep("=", "browser tests")
-    widths = sorted({r.width for r in REPORTS.values()}, reverse=True)
-    tr.write_line(f"browser tests: {len(REPORTS)} page visits in Chromium at "
+    widths = sorted({r.width for r in visits.values()}, reverse=True)
+    tr.write_line(f"browser tests: {len(visits)} page visits in Chromium at "
                   f"{' and '.join(f'{w} px' for w in widths)} (site has {len(site_pages())} pages)")
     tr.write_line(f"slowest page: {slowest.page} at {slowest.width} px "
                   f"({slowest.load_seconds:.2f} s to load + typeset math)")
-    wide = sum(1 for r in REPORTS.values() for e in r.equations if e["content"] > (e["box"] or 0) + 1)
+    wide = sum(1 for r in visits.values() for e in r.equations if e["content"] > (e["box"] or 0) + 1)
     tr.write_line(f"display equations wider than their box (scrolling with a cue): {wide} "
                   f"over all visits")
     tr.write_line(f"site size: {size / 1e6:.1f} MB in {SITE}")
     tr.write_line(f"axe-core: {serious} serious/critical violation types "
-                  f"over {len(REPORTS)} pages")
+                  f"over {len(visits)} pages")
     if SCREENSHOTS.is_dir():
         tr.write_line(f"screenshots: {SCREENSHOTS}")
     REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
     REPORT_FILE.write_text(json.dumps({
-        "pages": len(REPORTS), "site_bytes": size,
+        "pages": len(visits), "site_bytes": size,
         "slowest": {"page": slowest.page, "width": slowest.width,
                     "seconds": round(slowest.load_seconds, 3)},
-        "reports": [asdict(r) for r in REPORTS.values()],
+        "reports": [asdict(r) for r in visits.values()],
     }, indent=1))

@@ -13,11 +13,13 @@ from urllib.parse import urlparse
 
 import pytest
 
-from site_browser import (AXE, DESKTOP, KEY_SCREENSHOTS, NO_SITE, PHONE, ROOT, SITE, WIDTHS,
-                          new_context, screenshot_path, skip_or_fail, site_pages, unavailable,
-                          visit)
+from site_browser import (AXE, DESKTOP, KEY_SCREENSHOTS, NO_SITE, PHONE, ROOT, SITE, VIEWPORTS,
+                          WIDTHS, new_context, screenshot_path, skip_or_fail, site_pages,
+                          unavailable, visit)
 
 PAGES = site_pages() or [NO_SITE]
+#: one parameter per visit; site_browser.pytest_xdist_make_scheduler sends every test of
+#: one visit to the same pytest-xdist worker, which loads that page once
 VISITS = [pytest.param((p, w), id=f"{p}@{w}px") for p in PAGES for w in WIDTHS]
 #: a box's content may exceed its width by this much (sub-pixel rounding) without a cue
 SLACK_PX = 2
@@ -211,16 +213,23 @@ def test_every_toc_entry_is_a_page():
     assert missing == [], "table-of-contents entries with no page in the site"
 
 
-def test_chapter_screenshots_written(browser, base_url):
-    chapters = [p for p in PAGES if p.startswith("chapters/")]
-    if not chapters:
-        skip_or_fail(unavailable() or "no chapter pages")
-    pages = chapters + [p for p in KEY_SCREENSHOTS if p in PAGES and p not in chapters]
-    shots = [visit(browser, base_url, p, w).screenshot for p in pages for w in WIDTHS]
-    assert all(s and Path(s).stat().st_size > 10_000 for s in shots), shots
-    for p in KEY_SCREENSHOTS:
-        if p in PAGES:
-            assert screenshot_path(p, PHONE).is_file() and screenshot_path(p, DESKTOP).is_file()
+@pages
+def test_screenshots_written(report):
+    """Every chapter and key page is shot at each width (the key pages whole: taller than
+    the window); the phone's key pages also with the navigation open."""
+    rel = report.page
+    if not (rel.startswith("chapters/") or rel in KEY_SCREENSHOTS):
+        assert report.screenshot == ""
+        return
+    shot = Path(report.screenshot)
+    assert shot == screenshot_path(rel, report.width) and shot.stat().st_size > 10_000, shot
+    if rel in KEY_SCREENSHOTS:
+        from PIL import Image
+
+        with Image.open(shot) as img:
+            assert img.height > 2 * VIEWPORTS[report.width]["height"], (shot, img.size)
+        if report.width == PHONE:
+            assert shot.with_suffix(".nav-open.png").is_file()
 
 
 def test_search_finds_jacobian(browser, base_url):
