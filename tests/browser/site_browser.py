@@ -140,6 +140,7 @@ class PageReport:
     search_boxes: list[str] = field(default_factory=list)
     page_scroll_width: int = 0
     toggle: dict = field(default_factory=dict)
+    explorer: dict = field(default_factory=dict)
 
 
 REPORTS: dict[tuple[str, int], PageReport] = {}
@@ -361,6 +362,66 @@ def _solutions(page) -> list[dict]:
             for b, a in zip(before, after)]
 
 
+#: page -> (control, value to set) for each explorer of the book, in order; the desktop
+#: visit of the page makes these moves and records what the frame did (test_explorers.py)
+EXPLORERS = {
+    "chapters/03_jacobian.html": [("activation", "tanh"), ("n", "3")],
+    "chapters/05_linear_layer.html": [("wrt", "b"), ("N", "3"), ("order", "row")],
+    "chapters/07_mlp.html": [("step", "4"), ("button", "-1")],
+}
+
+#: the explorer's frame: its file, alt text, whether it loaded, and a hash of its pixels
+EXPLORER_STATE = """(box) => {
+  const img = box.querySelector('img.book-explorer-frame');
+  return {src: img.getAttribute('src'), alt: img.getAttribute('alt'),
+          loaded: img.complete && img.naturalWidth > 0,
+          pixels: (() => { const c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data;
+            let h = 0; for (let i = 0; i < d.length; i += 97) { h = (h * 31 + d[i]) >>> 0; }
+            return c.width + 'x' + c.height + ':' + h; })()};
+}"""
+
+
+def _explorer(page, moves) -> dict:
+    """Make each move of :data:`EXPLORERS` on the page's explorer; record each frame.
+
+    ``changed`` is whether a new frame (another file, loaded) appeared within 10 s.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    boxes = page.locator(".book-explorer.book-explorer-ready")
+    out = {"ready": boxes.count(), "snapshots": page.locator(".jupyter-widgets").count(),
+           "states": [], "moves": []}
+    if out["ready"] != 1:
+        return out
+    box = boxes.first
+    box.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('img.book-explorer-frame').complete")
+    out["states"].append(box.evaluate(EXPLORER_STATE))
+    for name, value in moves:
+        if name == "button":
+            box.locator(f'button[data-move="{value}"]').click()
+        else:
+            control = box.locator(f'[name="{name}"]')
+            if control.evaluate("e => e.tagName") == "SELECT":
+                control.select_option(value)
+            else:
+                control.fill(value)          # a range input: sets the value, fires input
+        try:
+            page.wait_for_function(
+                "(src) => { const i = document.querySelector('img.book-explorer-frame');"
+                " return i.getAttribute('src') !== src && i.complete && i.naturalWidth > 0; }",
+                arg=out["states"][-1]["src"], timeout=10_000)
+            changed = True
+        except PlaywrightTimeout:
+            changed = False
+        out["moves"].append({"control": name, "value": value, "changed": changed})
+        out["states"].append(box.evaluate(EXPLORER_STATE))
+    return out
+
+
 def screenshot_path(rel: str, width: int) -> Path:
     """``_build/screenshots/<width>px/<page path with / as __>.png``."""
     return SCREENSHOTS / f"{width}px" / (Path(rel).with_suffix("").as_posix().replace("/", "__") + ".png")
@@ -429,6 +490,8 @@ def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
             # (a full-page shot of a long chapter costs Chromium 1-4 s of CPU per width)
             page.screenshot(path=str(shot), full_page=rel in KEY_SCREENSHOTS)
             rep.screenshot = str(shot)
+        if width == DESKTOP and rel in EXPLORERS:  # after the screenshot: it moves them
+            rep.explorer = _explorer(page, EXPLORERS[rel])
         rep.toggle = _toggle(page, width)  # last: it opens a modal dialog
         if rel in KEY_SCREENSHOTS and rep.toggle.get("after") and width < 992:
             page.wait_for_timeout(400)  # the dialog's opening animation, for the picture
@@ -440,6 +503,15 @@ def visit(browser, base_url: str, rel: str, width: int = DESKTOP) -> PageReport:
     (VISITS_DIR / f"{screenshot_path(rel, width).stem}@{width}.json").write_text(
         json.dumps(asdict(rep)))
     return rep
+
+
+@pytest.fixture
+def report(browser, base_url, request):
+    """The visit of ``request.param`` = (page, width): loaded once per worker, then cached."""
+    rel, width = request.param
+    if rel == NO_SITE:
+        skip_or_fail(unavailable() or f"no pages found in {SITE}")
+    return visit(browser, base_url, rel, width)
 
 
 def _is_worker(config) -> bool:
@@ -454,9 +526,9 @@ def pytest_sessionstart(session):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """With ``--dist loadscope``: every test of one visit (``test_site.py::test_...[page@width]``)
-    is one scope, so one worker runs them all and loads that page once; the other tests are
-    each a scope of their own. (xdist's ``loadgroup`` would do this with marks, but
+    """With ``--dist loadscope``: every test of one visit (parametrized by the ``report``
+    fixture, id ``[page@<width>px]``, in any file) is one scope, so one worker runs them all
+    and loads that page once; the other tests are each a scope of their own. (xdist's ``loadgroup`` would do this with marks, but
     pytest-xdist 3.8 renames node ids in a way pytest 9.2 no longer reads.)"""
     if config.getvalue("dist") != "loadscope":
         return None
@@ -464,7 +536,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ByVisit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if "test_site.py::" in nodeid and nodeid.endswith("px]"):
+            if nodeid.endswith("px]") and "@" in nodeid[nodeid.rindex("["):]:
                 return nodeid[nodeid.rindex("[") + 1:-1]
             return nodeid
 

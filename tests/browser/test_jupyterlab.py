@@ -7,8 +7,10 @@ chapter 5, and opens it in the system Chromium (``/usr/bin/chromium``; never
 its title, the solutions' code folded (a placeholder that opens on a click) and no raw
 directive fence, role or ``(label)=`` target on screen.
 
-Skipped with the reason when Chromium, playwright, jupyterlab or jupyterlab-myst is
-missing, except with ``CI=true``, where it fails. The server is given 120 s to start and
+A JupyterLab server is an environment of its own (the one Binder opens): the test is
+marked ``envs`` and runs in `make test-envs`, which CI runs. Skipped with the reason when
+Chromium, playwright, jupyterlab or jupyterlab-myst is missing, except with ``CI=true``,
+where it fails. The server is given 120 s to start and
 the page 180 s to render; it is stopped (its own process) at the end.
 """
 
@@ -26,6 +28,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.envs
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = ROOT / "chapters" / "05_linear_layer.ipynb"

@@ -15,7 +15,7 @@ import pytest
 
 from site_browser import (AXE, DESKTOP, KEY_SCREENSHOTS, NO_SITE, PHONE, ROOT, SITE, VIEWPORTS,
                           WIDTHS, new_context, screenshot_path, skip_or_fail, site_pages,
-                          unavailable, visit)
+                          unavailable)
 
 PAGES = site_pages() or [NO_SITE]
 #: one parameter per visit; site_browser.pytest_xdist_make_scheduler sends every test of
@@ -33,14 +33,6 @@ def _config() -> dict:
     import yaml
 
     return yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-@pytest.fixture
-def report(browser, base_url, request):
-    rel, width = request.param
-    if rel == NO_SITE:
-        skip_or_fail(unavailable() or f"no pages found in {SITE}")
-    return visit(browser, base_url, rel, width)
 
 
 def pages(fn):
