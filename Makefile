@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench student book-student grade
+.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench measure-loop student book-student grade
 
 ## venv: .venv from requirements.lock, every file checked against its hash, then the book's
 ## helpers package (editable, no dependencies: they are all in the lock)
@@ -142,6 +142,12 @@ clean-notebooks: $(STAMP)
 ## bench: explicit Jacobians vs VJPs: time, measured peak memory, fits (CSV, plots, table.md in benchmarks/results/; < 2 min)
 bench: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/jacobian_cost.py
+
+## measure-loop: issue 16's measurement in one run on a temporary clone (its own .venv,
+## then: make book from an empty _build/, make book after a prose-only edit, make test);
+## prints the three times and their ratios (about 10 min here)
+measure-loop:
+	bash benchmarks/author_loop.sh
 
 ## student: student copies in student/ (no solutions; code exercises left as stubs)
 student: $(STAMP)
