@@ -90,8 +90,8 @@ test-unit: $(STAMP)
 test-unit-and-notebooks: test-notebooks test-unit
 
 ## test-envs: the checks that need environments of their own (pytest -m envs, minutes): a
-## simulated Binder build in a fresh virtualenv; the PDF, which it builds first from the
-## execution cache; the explorers under ipywidgets 7.7 (Colab's); every chapter in a kernel
+## simulated Binder build in a fresh virtualenv; chapter 5 in a real JupyterLab; the PDF,
+## which it builds first from the execution cache; the explorers under ipywidgets 7.7 (Colab's); every chapter in a kernel
 ## whose checks are disabled (tests/test_demo_mutations.py); the grader's sandbox alone
 ## against hostile submissions; the execution cache on a copy of the book
 test-envs: $(STAMP) pdf

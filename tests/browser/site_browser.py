@@ -21,13 +21,14 @@ Screenshots (taken after the solutions were opened), at both widths in
 ``_build/screenshots/<width>px/<page>.png`` (``/`` in the page path becomes ``__``): the
 whole page of the intro and chapter 5 (:data:`KEY_SCREENSHOTS`), the first screen of every
 other chapter, and ``<page>.nav-open.png`` of the intro and chapter 5 at 390 px with the
-navigation opened by the toggle.
+navigation opened by the toggle. playwright's ``--hide-scrollbars`` default is turned off,
+so scrollbars take room as in a reader's browser (the layout checks measure them).
 
 ``make test-browser`` runs the tests in two pytest-xdist workers (``--dist loadscope``, with
 :func:`pytest_xdist_make_scheduler`): every test of one page at one width goes to the same
-worker, so each page is still loaded once per width; each visit is also written to ``_build/browser-visits/`` so that the
-summary (printed by the controller) counts every worker's visits. playwright's ``--hide-scrollbars`` default is turned off,
-so scrollbars take room as in a reader's browser (the layout checks measure them).
+worker, so each page is still loaded once per width. Each visit is also written to
+``_build/browser-visits/``, so that the summary (printed by the controller) counts every
+worker's visits.
 
 Environment: ``BOOK_HTML`` (default ``<repo>/_build/html``), ``CHROMIUM`` (default
 ``/usr/bin/chromium``), ``CI``.
@@ -326,7 +327,7 @@ def _toggle(page, width: int) -> dict:
     return out
 
 
-#: each sphinx-exercise solution: its id, classes, the parts of its body (all but the title
+#: each sphinx-exercise solution: its id, whether it is a dropdown, the parts of its body (all but the title
 #: and togglebutton's button) and whether every / any of them is visible (as in NAV_SHOWN)
 SOLUTION_STATE = """() => Array.from(document.querySelectorAll('main .solution')).map((sol, i) => {
   const body = Array.from(sol.children).filter(e => !e.matches('.admonition-title, button'));
