@@ -4,7 +4,7 @@ The verdict is computed here, in a process that runs no student code. For every
 notebook under ``DIR`` and every code exercise it is graded on:
 
 1. **Find and vet.** The last code cell defining the exercise's function
-   (:data:`helpers.checks.EXERCISES` names it) is taken, reduced to its imports,
+   (:data:`helpers.exercises.EXERCISES` names it) is taken, reduced to its imports,
    definitions and the assignments they use, and read -- never run -- by
    :func:`booktools.vet.vet`: a reference to the book's helpers (directly, by alias,
    via getattr, importlib, ``sys.modules`` or ``__import__``), autograd where the
@@ -19,13 +19,13 @@ notebook under ``DIR`` and every code exercise it is graded on:
    the book, the submissions or your home folder, one writable folder, limits on
    memory, processes, CPU time and file size, and a time limit per cell and in all.
 3. **Judge, as data.** The records are loaded with ``torch.load(weights_only=True)``
-   (no pickled objects), validated, and judged by :func:`helpers.checks.verdict`,
+   (no pickled objects), validated, and judged by :func:`helpers.exercises.verdict`,
    the same body the self-check cells use. A missing, huge, forged or malformed
    outputs file, a timeout, a dead kernel: each costs that exercise only, with a
    diagnosis. Nothing the student's code patches, prints or writes sets a verdict.
 
 Which exercises a notebook is graded on: ``--exercises`` if given, else every label in
-:data:`~helpers.checks.EXERCISES` whose label or ``def my_...`` appears in the file, or
+:data:`~helpers.exercises.EXERCISES` whose label or ``def my_...`` appears in the file, or
 whose chapter's name is part of the file name. The results go to a CSV file
 (``student_file, exercise, result, diagnosis``). ``--shard K/N`` grades every N-th
 notebook starting at the K-th (in sorted order), so that N machines share a class and
@@ -84,7 +84,7 @@ class Options:
 
 def expected_labels(path: Path, text: str) -> list[str]:
     """The exercises a submission is graded on (see the module docstring)."""
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     out = []
     for label, ex in EXERCISES.items():
@@ -267,7 +267,7 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
     import torch
 
     from helpers import __all__ as reference_names
-    from helpers.checks import EXERCISES, verdict
+    from helpers.exercises import EXERCISES, verdict
 
     ex = EXERCISES[label]
     src = find_cell(nb.get("cells", []), ex.func)
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     unknown = [lab for lab in labels or [] if lab not in EXERCISES]
     if unknown:

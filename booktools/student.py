@@ -59,7 +59,7 @@ _SOLUTION_DIRECTIVE = re.compile(r"^\s*(```+|:::+)\s*\{solution(-start|-end)?\}"
 
 
 def _exercise_function(label: str) -> str | None:
-    from helpers.checks import EXERCISES  # late: keeps `import booktools.student` light
+    from helpers.exercises import EXERCISES  # late: keeps `import booktools.student` light
 
     return EXERCISES[label].func if label in EXERCISES else None
 
@@ -69,7 +69,7 @@ def stub_source(source: str, label: str) -> str:
 
     Keeps the solution function's decorators, signature (verbatim, with annotations)
     and docstring; its body becomes ``raise NotImplementedError("<label>: ...")``.
-    The function is the one :data:`helpers.checks.EXERCISES` names for ``label``,
+    The function is the one :data:`helpers.exercises.EXERCISES` names for ``label``,
     else the first top-level ``def my_...``, else the first top-level ``def``.
 
     Raises
@@ -139,7 +139,7 @@ class StubSolutionsPreprocessor(Preprocessor):
 
 def _leaks(nb) -> list[str]:
     """Solutions left in a student notebook because they were not tagged."""
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     funcs = {ex.func for ex in EXERCISES.values()}
     out = []

@@ -9,7 +9,7 @@ it) and rejects, with a diagnosis:
 - delegation to the book: any reference to ``helpers`` or ``booktools``, or to a
   name the helpers export (``linear_vjp``, ``contract``, ...) that the cell does not
   define itself;
-- what the exercise forbids (:class:`helpers.checks.Policy`): ``torch.autograd``,
+- what the exercise forbids (:class:`helpers.exercises.Policy`): ``torch.autograd``,
   ``torch.func``, ``.backward()``, ``requires_grad``... unless the exercise allows
   autograd; names its text rules out (``einsum``, ``softmax``, ``jacrev``...);
 - anything it cannot vet: ``exec``/``eval``/``compile``, ``getattr``/``setattr``/
@@ -209,7 +209,7 @@ def vet(code: str, *, func: str, policy, reference_names: set[str],
     """Raise :class:`Rejected` naming the first thing in ``code`` the policy forbids.
 
     ``code`` is what :func:`extract` returned; ``policy`` a
-    :class:`helpers.checks.Policy`; ``reference_names`` the names the book's helpers
+    :class:`helpers.exercises.Policy`; ``reference_names`` the names the book's helpers
     export; ``provided`` the names the grader defines before the cell (the modules of
     the policy, e.g. ``torch`` and ``math``).
     """

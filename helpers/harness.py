@@ -1,11 +1,11 @@
 """The trusted harness of the exercise checkers: calls a student's function on one case.
 
-A *case* (see :mod:`helpers.checks`) is pure data: a dict whose ``"inputs"`` maps each
+A *case* (see :mod:`helpers.exercises`) is pure data: a dict whose ``"inputs"`` maps each
 argument's name to a tensor, a number, or a *function spec* -- a small dict such as
 ``{"fn": "tanh_matvec", "A": A}`` that :func:`build` turns into the function
 ``x -> tanh(A @ x)``. :func:`run_case` calls the student's function on fresh copies of
 the inputs and returns a *record*, again pure data (str, int, float, bool, None,
-lists, dicts and plain tensors), that :func:`helpers.checks.verdict` judges:
+lists, dicts and plain tensors), that :func:`helpers.exercises.verdict` judges:
 
 - ``{"status": "ok", "value": V}`` with ``V`` from :func:`encode`;
 - ``{"status": "notyet"}`` (the stub's ``NotImplementedError``);

@@ -1,4 +1,4 @@
-"""The exercise checkers (helpers/checks.py): each right implementation passes, the
+"""The exercise checkers (helpers/exercises/): each right implementation passes, the
 stub reports "not implemented yet", and a catalogue of wrong implementations gets the
 diagnosis that names its mistake. For each requirement an exercise states (leading dims,
 any rank, logits of +-1000, N = 1, M = 1), a solution violating only that requirement is
@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import helpers
-from helpers import checks, more_layers
-from helpers.checks import EXERCISES
+from helpers import exercises as checks
+from helpers import more_layers
+from helpers.exercises import EXERCISES
 
 from .conftest import ROOT
 
@@ -280,7 +281,7 @@ def test_student_cannot_corrupt_the_reference_inputs():
 
 
 def test_shapes_are_non_square():
-    for N, D, M in checks.SHAPES:
+    for N, D, M in checks.core.SHAPES:
         assert len({N, D, M} - {1}) == len([s for s in (N, D, M) if s != 1]), (N, D, M)
         assert D != M
 

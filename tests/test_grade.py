@@ -418,7 +418,7 @@ def test_real_chapters_solutions_pass_the_static_check():
     """Every code solution of the book is accepted by the delegation detector."""
     import helpers
     from booktools.vet import extract, find_cell, vet
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     from .conftest import chapter_paths
 
@@ -473,7 +473,7 @@ VET = [  # (label, cell source, None if accepted else a regex of the diagnosis)
 def test_static_check(label, source, pattern):
     import helpers
     from booktools.vet import Rejected, extract, vet
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     ex = EXERCISES[label]
     try:

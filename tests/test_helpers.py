@@ -256,7 +256,7 @@ def test_import_has_no_side_effects():
 
     code = (
         "import torch, matplotlib; s = torch.random.get_rng_state().clone(); "
-        "rc = dict(matplotlib.rcParams); import helpers, helpers.plotting, helpers.checks; "
+        "rc = dict(matplotlib.rcParams); import helpers, helpers.plotting, helpers.exercises; "
         "assert torch.equal(s, torch.random.get_rng_state()); "
         "assert rc == dict(matplotlib.rcParams)"
     )

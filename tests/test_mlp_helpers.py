@@ -32,7 +32,7 @@ from helpers import (  # noqa: E402
     softmax_cross_entropy_vjp,
     two_moons,
 )
-from helpers.checks import check_relu_vjp  # noqa: E402
+from helpers.exercises import check_relu_vjp  # noqa: E402
 from helpers.mlp import PARAM_NAMES, plot_decision_boundary  # noqa: E402
 
 F64 = torch.float64

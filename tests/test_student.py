@@ -23,7 +23,7 @@ import yaml
 from nbclient import NotebookClient
 
 from booktools.notebooks import problems
-from helpers.checks import EXERCISES
+from helpers.exercises import EXERCISES
 from booktools.student import make_student_tree, stub_source, student_notebook, write_student_copy
 
 from .conftest import ROOT, chapter_paths
@@ -85,7 +85,7 @@ def synthetic_chapter(solutions=None):
         _cell("md", "(sec-synthetic)=\n# A synthetic chapter\n\nFor the tests."),
         _cell("code", """\
             import torch
-            from helpers.checks import check_linear_vjp, check_relu_vjp"""),
+            from helpers.exercises import check_linear_vjp, check_relu_vjp"""),
         _cell("code", """\
             X = torch.arange(6, dtype=torch.float64).reshape(2, 3)
             print("body ran:", float(X.sum()))"""),
@@ -197,17 +197,18 @@ def test_the_solution_notebook_passes_its_checks(tmp_path):
 
 
 def test_traceback_of_a_wrong_answer_hides_the_helpers(tmp_path):
-    """In a notebook, a failed check shows the diagnosis, not frames of helpers/checks.py."""
+    """In a notebook, a failed check shows the diagnosis, not frames of helpers/exercises/."""
     wrong = RIGHT["ex-linear-vjp"].replace("X2.T @ G2", "G2.T @ X2")
     nb = synthetic_chapter({"ex-linear-vjp": wrong})
     with pytest.raises(Exception) as info:
         execute(nb, tmp_path)
     message = str(info.value)
     assert "dW is the transpose of the right answer" in message
-    # one frame of helpers/checks.py (the checker the student called), none deeper
+    # one frame of helpers/exercises/core.py (the checker the student called), none deeper
     plain = re.sub(r"\x1b\[[0-9;]*m", "", message)
-    assert plain.count("checks.py") == 1, plain
-    assert "in _close" not in plain and "in _call" not in plain and "cases()" not in plain
+    assert plain.count("exercises/core.py") == 1, plain
+    assert "exercises/ch05.py" not in plain
+    assert "in close" not in plain and "in _close" not in plain and "in _call" not in plain and "cases()" not in plain
 
 
 def synthetic_book(root):
@@ -235,7 +236,7 @@ def test_student_tree_is_a_book(tmp_path):
     book = synthetic_book(tmp_path / "book")
     out = make_student_tree(book, tmp_path / "student")
     assert (out / "chapters" / "05_linear_layer.ipynb").is_file()
-    assert (out / "helpers" / "checks.py").is_file() and (out / "intro.md").is_file()
+    assert (out / "helpers" / "exercises" / "ch05.py").is_file() and (out / "intro.md").is_file()
     # the student copy ships the self-checks, not the grader or the other tooling
     assert not (out / "booktools").exists()
     assert not {"grade.py", "student.py", "notebooks.py"} & {p.name for p in (out / "helpers").iterdir()}

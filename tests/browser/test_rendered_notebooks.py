@@ -52,7 +52,7 @@ def test_student_copy_in_the_plain_rendering(source):
     """Student copies get the same rendering, without solutions but with the stubs."""
     from booktools.plain_jupyter import plain_notebook
     from booktools.student import student_notebook
-    from helpers.checks import EXERCISES
+    from helpers.exercises import EXERCISES
 
     if not (BUILD / ".doctrees" / "environment.pickle").is_file():
         message = "no site build: run make book"
