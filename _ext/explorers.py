@@ -55,8 +55,9 @@ COLORS = 128
 
 def _helpers_digest() -> str:
     h = hashlib.sha256()
-    for p in sorted((HERE.parent / "helpers").glob("*.py")):
-        h.update(p.name.encode() + p.read_bytes())
+    root = HERE.parent / "helpers"
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode() + p.read_bytes())
     return h.hexdigest()
 
 

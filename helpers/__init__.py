@@ -11,8 +11,9 @@ One module per concept (see each module's docstring for the chapter that explain
 - :mod:`helpers.calculus_plots` -- figures of chapters 1 and 2 (tangent, chain graph,
   finite-difference error, contours with gradient arrows)
 - :mod:`helpers.mlp`       -- the two-layer MLP of chapter 7: data, forward, backward, plot
-- :mod:`helpers.widgets`   -- Jacobian explorers of chapters 3, 5, 7: pure callbacks and thin
-  ipywidgets wrappers (import it explicitly; it is not re-exported here)
+- :mod:`helpers.widgets`   -- Jacobian explorers of chapters 3, 5, 7, one module each: pure
+  callbacks and thin ipywidgets wrappers (import it explicitly; it is not re-exported here)
+- :mod:`helpers.exercises` -- the code exercises' self-checks, one module per chapter
 
 Importing this package has no side effects (no seeding, no rcParams changes).
 """

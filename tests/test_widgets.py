@@ -139,7 +139,7 @@ def test_wrong_closed_form_is_caught(monkeypatch, wrt, order):
     def swapped(wrt_, order_, X, W):
         return real(wrt_, other, X, W)
 
-    monkeypatch.setattr(widgets, "linear_closed_form", swapped)
+    monkeypatch.setattr(widgets.linear, "linear_closed_form", swapped)
     with pytest.raises(AssertionError):
         linear_jacobian_view(2, 3, 4, wrt, order)
 
@@ -153,7 +153,7 @@ def test_perturbed_or_misshapen_closed_form_is_caught(monkeypatch):
         m[0, 0] += 1e-6
         return m, f
 
-    monkeypatch.setattr(widgets, "linear_closed_form", perturbed)
+    monkeypatch.setattr(widgets.linear, "linear_closed_form", perturbed)
     with pytest.raises(AssertionError):
         linear_jacobian_view(2, 3, 4, "X", "row")
 
@@ -161,7 +161,7 @@ def test_perturbed_or_misshapen_closed_form_is_caught(monkeypatch):
         m, f = real(wrt, order, X, W)
         return m.T, f
 
-    monkeypatch.setattr(widgets, "linear_closed_form", transposed)
+    monkeypatch.setattr(widgets.linear, "linear_closed_form", transposed)
     with pytest.raises(AssertionError, match="shape"):
         linear_jacobian_view(2, 3, 4, "X", "row")
 
@@ -317,7 +317,7 @@ def test_linear_explorer_constructs_and_updates():
 def test_explorer_shows_a_failed_check(monkeypatch):
     ex = linear_jacobian_explorer()
     real = widgets.linear_closed_form
-    monkeypatch.setattr(widgets, "linear_closed_form",
+    monkeypatch.setattr(widgets.linear, "linear_closed_form",
                         lambda wrt, order, X, W: real(wrt, "col" if order == "row" else "row", X, W))
     with pytest.raises(AssertionError):
         ex.update(N=3)
@@ -524,7 +524,7 @@ def test_site_explorer_html(tmp_path):
     import json
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(widgets.__file__).parents[1] / "_ext"))
+    sys.path.insert(0, str(Path(widgets.__file__).parents[2] / "_ext"))
     try:
         import explorers
     finally:
