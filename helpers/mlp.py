@@ -264,12 +264,18 @@ def residual_mlp_forward(X: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2
     ----------
     X : torch.Tensor
         Inputs, shape ``(N, D)``.
-    W1, b1 : torch.Tensor
-        First layer, shapes ``(D, H)`` and ``(H,)``.
-    W2, b2 : torch.Tensor
-        Second layer, shapes ``(H, H)`` and ``(H,)``.
-    W3, b3 : torch.Tensor
-        Third layer, shapes ``(H, C)`` and ``(C,)``.
+    W1 : torch.Tensor
+        Shape ``(D, H)``.
+    b1 : torch.Tensor
+        Shape ``(H,)``.
+    W2 : torch.Tensor
+        Shape ``(H, H)``: square, so that ``relu(Z2)`` can be added to ``A1``.
+    b2 : torch.Tensor
+        Shape ``(H,)``.
+    W3 : torch.Tensor
+        Shape ``(H, C)``.
+    b3 : torch.Tensor
+        Shape ``(C,)``.
 
     Returns
     -------
