@@ -360,7 +360,7 @@ def test_layout_sentence_in_the_same_words(where):
 PENDING = {
     "italic_d": {"08_more_layers": "ch08 [25], [40], [54] write differentials with an italic d"},
     "fd_eps": {"01_scalar_derivative": "ch01's exercise names the step eps (it becomes h)"},
-    "direction": {"02_gradient": "ch02 steps along E, perp and t * d",
+    "direction": {"02_gradient": "ch02 steps along E and t * d",
                   "08_more_layers": "ch08 steps along dx"},
 }
 
@@ -482,11 +482,21 @@ def test_epsilon_step_detector_ignores(code, markdown):
 _STEPPED = re.compile(r"[+-]\s*(h|t|eps|step)\s*\*\s*([A-Za-z_]\w*)")
 
 
+def _direction_misnamed(name: str) -> bool:
+    """A gradient's name (``dX``, ``dx``, ``dX_step``, ``d``), a bare capital (``E``, ``V``) or
+    a Delta: the names the notation decisions rule out for a direction (``X_dir`` instead)."""
+    if "dir" in name.lower():
+        return False
+    return bool(name == "d" or re.fullmatch(r"d[A-Za-z]\w*", name) or re.fullmatch(r"[A-Z]", name)
+                or name.lower().startswith("delta"))
+
+
 def bad_directions(code: str) -> list[str]:
-    """``x + h * V`` where the direction's name has no ``dir`` (``X_dir``, ``dirs``), or the
-    step is ``t`` (a scalar step is never t)."""
+    """``x + h * V`` where the direction is named like a gradient (``dx``), a bare capital
+    (``E``, ``V``) or a Delta, or where the step is ``t`` (a scalar step is never t).
+    Descriptive names (``perp``, ``ones``, a Taylor term ``f3``) are left alone."""
     return [m.group(0) for m in _STEPPED.finditer(_code_only(code))
-            if m.group(1) == "t" or "dir" not in m.group(2).lower()]
+            if m.group(1) == "t" or _direction_misnamed(m.group(2))]
 
 
 @pytest.mark.parametrize("code", [
@@ -494,6 +504,8 @@ def bad_directions(code: str) -> list[str]:
     "(L_of(X + h * E) - L_of(X - h * E)) / (2 * h)",
     "slope = (f(x + h * dx) - f(x - h * dx)) / (2 * h)",
     "actual = f(x0 + t * x_dir) - f(x0)",
+    "moved = X + h * dX_step",
+    "moved = X + h * DeltaX",
 ])
 def test_direction_detector_finds(code):
     assert bad_directions(code)
@@ -501,6 +513,7 @@ def test_direction_detector_finds(code):
 
 @pytest.mark.parametrize("code", [
     "loss(X + h * X_dir, W + h * W_dir, b + h * b_dir)",
+    "rate = (f(x0 + h * perp) - f(x0 - h * perp)) / (2 * h)\ntaylor = f0 + h * f1 + h**2 / 2 * f2",
     "moved = {k: v + step * dirs[k] for k, v in inputs.items()}   # + h * V in a comment",
     "theta = {k: v - lr * grads['d' + k] for k, v in theta.items()}\nz = x + 2 * y",
 ])
