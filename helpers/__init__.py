@@ -32,7 +32,7 @@ from .layers import (
     softmax_cross_entropy_vjp,
 )
 from .mlp import (accuracy, init_mlp, mlp_backward, mlp_forward, mse_loss, mse_loss_vjp,
-                  two_moons)
+                  residual_mlp_backward, two_moons)
 
 __all__ = [
     "FailureDemoPassed",
@@ -59,5 +59,6 @@ __all__ = [
     "mlp_forward",
     "mse_loss",
     "mse_loss_vjp",
+    "residual_mlp_backward",
     "two_moons",
 ]

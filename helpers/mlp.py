@@ -6,9 +6,13 @@ The network, in the book's row convention (one example per row, chapter 5):
 
 followed by a loss of ``Z2``: :func:`helpers.softmax_cross_entropy` for class labels or
 :func:`mse_loss` for real-valued targets. :func:`mlp_backward` chains the layers' VJPs
-(:func:`helpers.linear_vjp`, :func:`helpers.relu_vjp`) starting from ``G = dL/dZ2``;
+(:func:`helpers.linear_vjp`, :func:`helpers.relu_vjp`) starting from ``dZ2 = dL/dZ2``;
 chapter 7 derives every step and checks it against explicit Jacobians, autograd and
 float64 central differences.
+
+:func:`residual_mlp_forward` and :func:`residual_mlp_backward` are the three-layer network
+with a residual connection and weight decay of chapter 7's code exercise
+``ex-mlp-residual``: the reference its checker compares the student's function with.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ __all__ = [
     "init_mlp",
     "mlp_forward",
     "mlp_backward",
+    "residual_mlp_forward",
+    "residual_mlp_backward",
     "mse_loss",
     "mse_loss_vjp",
     "accuracy",
@@ -168,31 +174,49 @@ def mlp_forward(X: torch.Tensor, params: dict[str, torch.Tensor]) -> dict[str, t
     return {"X": X, "Z1": Z1, "A1": A1, "Z2": Z2}
 
 
-def mlp_backward(G: torch.Tensor, cache: dict[str, torch.Tensor],
+def mlp_backward(dZ2: torch.Tensor, cache: dict[str, torch.Tensor],
                  params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Backward pass of the two-layer MLP: the layers' VJPs chained by hand.
+    """Backward pass of the two-layer MLP: the layers' VJPs chained by hand (chapter 7).
 
-    Starting from ``G = dL/dZ2`` (from any loss), in reverse order::
+    Starting from ``dZ2 = dL/dZ2`` (from any loss), in reverse order::
 
-        dA1, dW2, db2 = linear_vjp(G, A1, W2)
+        dA1, dW2, db2 = linear_vjp(dZ2, A1, W2)
         dZ1           = relu_vjp(dA1, Z1)
         dX,  dW1, db1 = linear_vjp(dZ1, X, W1)
 
     Parameters
     ----------
-    G : torch.Tensor
+    dZ2 : torch.Tensor
         Upstream gradient dL/dZ2, shape ``(N, C)``.
     cache : dict
-        What :func:`mlp_forward` returned for the same ``params``.
+        What :func:`mlp_forward` returned for the same ``params``: ``X``, ``Z1``, ``A1``.
     params : dict
-        ``{"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}``.
+        ``W1``, ``b1``, ``W2``, ``b2``, as for :func:`mlp_forward`.
 
     Returns
     -------
     dict
-        ``{"dX": (N, D), "dW1": (D, H), "db1": (H,), "dW2": (H, C), "db2": (C,),
-        "dA1": (N, H), "dZ1": (N, H)}``, each the gradient of the loss with respect to
-        the named tensor.
+        The gradients of the loss, keyed by the names below; each has the shape of the
+        tensor it belongs to.
+    dX : torch.Tensor
+        Key ``"dX"``, dL/dX, shape ``(N, D)``.
+    dW1 : torch.Tensor
+        Key ``"dW1"``, shape ``(D, H)``.
+    db1 : torch.Tensor
+        Key ``"db1"``, shape ``(H,)``.
+    dW2 : torch.Tensor
+        Key ``"dW2"``, shape ``(H, C)``.
+    db2 : torch.Tensor
+        Key ``"db2"``, shape ``(C,)``.
+    dA1 : torch.Tensor
+        Key ``"dA1"``, the gradient sent down by the second layer, shape ``(N, H)``.
+    dZ1 : torch.Tensor
+        Key ``"dZ1"``, the gradient sent down by the ReLU, shape ``(N, H)``.
+
+    Raises
+    ------
+    ValueError
+        If a shape does not fit (the message names it).
     """
     D, H, C = _check_params("mlp_backward", params)
     if not isinstance(cache, dict) or any(k not in cache for k in ("X", "Z1", "A1")):
@@ -204,12 +228,148 @@ def mlp_backward(G: torch.Tensor, cache: dict[str, torch.Tensor],
     check_shape("mlp_backward", "X", X, (N, D), "(N, D) with D = W1.shape[0]")
     check_shape("mlp_backward", "Z1", Z1, (N, H), "(N, H) with H = W1.shape[1]")
     check_shape("mlp_backward", "A1", A1, (N, H), "(N, H) with H = W1.shape[1]")
-    as_tensor("mlp_backward", "G", G)
-    check_shape("mlp_backward", "G", G, (N, C), "(N, C), the shape of Z2")
-    dA1, dW2, db2 = linear_vjp(G, A1, params["W2"])
+    as_tensor("mlp_backward", "dZ2", dZ2)
+    check_shape("mlp_backward", "dZ2", dZ2, (N, C), "(N, C), the shape of Z2")
+    dA1, dW2, db2 = linear_vjp(dZ2, A1, params["W2"])
     dZ1 = relu_vjp(dA1, Z1)
     dX, dW1, db1 = linear_vjp(dZ1, X, params["W1"])
     return {"dX": dX, "dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2, "dA1": dA1, "dZ1": dZ1}
+
+
+def _check_residual(func: str, X, W1, b1, W2, b2, W3, b3) -> tuple[int, int, int, int]:
+    check_ndim(func, "X", X, 2, meaning="X is (N, D)")
+    N, D = X.shape
+    check_ndim(func, "W1", W1, 2, meaning="W1 is (D, H)")
+    check_shape(func, "W1", W1, (D, None), "(D, H) with D = X.shape[1]")
+    H = W1.shape[1]
+    check_shape(func, "b1", b1, (H,), "(H,) with H = W1.shape[1]")
+    check_shape(func, "W2", W2, (H, H), "(H, H): the residual A1 + relu(Z2) needs a square W2")
+    check_shape(func, "b2", b2, (H,), "(H,) with H = W1.shape[1]")
+    check_ndim(func, "W3", W3, 2, meaning="W3 is (H, C)")
+    check_shape(func, "W3", W3, (H, None), "(H, C) with H = W1.shape[1]")
+    C = W3.shape[1]
+    check_shape(func, "b3", b3, (C,), "(C,) with C = W3.shape[1]")
+    return N, D, H, C
+
+
+def residual_mlp_forward(X: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor,
+                         b2: torch.Tensor, W3: torch.Tensor, b3: torch.Tensor) -> dict:
+    """Forward pass of the three-layer MLP with a residual connection (chapter 7).
+
+    ``Z1 = X @ W1 + b1``, ``A1 = relu(Z1)``, ``Z2 = A1 @ W2 + b2``,
+    ``A2 = A1 + relu(Z2)`` (the skip: ``A1`` feeds both the second layer and the sum),
+    ``Z3 = A2 @ W3 + b3``.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Inputs, shape ``(N, D)``.
+    W1 : torch.Tensor
+        Shape ``(D, H)``.
+    b1 : torch.Tensor
+        Shape ``(H,)``.
+    W2 : torch.Tensor
+        Shape ``(H, H)``: square, so that ``relu(Z2)`` can be added to ``A1``.
+    b2 : torch.Tensor
+        Shape ``(H,)``.
+    W3 : torch.Tensor
+        Shape ``(H, C)``.
+    b3 : torch.Tensor
+        Shape ``(C,)``.
+
+    Returns
+    -------
+    dict
+        ``{"Z1": (N, H), "A1": (N, H), "Z2": (N, H), "A2": (N, H), "Z3": (N, C)}``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit together (the message names them).
+    """
+    _check_residual("residual_mlp_forward", X, W1, b1, W2, b2, W3, b3)
+    Z1 = linear(X, W1, b1)
+    A1 = relu(Z1)
+    Z2 = linear(A1, W2, b2)
+    A2 = A1 + relu(Z2)
+    return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2, "Z3": linear(A2, W3, b3)}
+
+
+def residual_mlp_backward(dZ3: torch.Tensor, X: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor,
+                          W2: torch.Tensor, b2: torch.Tensor, W3: torch.Tensor, b3: torch.Tensor,
+                          lam: float = 0.0):
+    """Backward pass of the residual MLP with weight decay (chapter 7, ``ex-mlp-residual``).
+
+    The network is :func:`residual_mlp_forward`; the loss is
+    ``L = ell(Z3) + lam / 2 * (|W1|^2 + |W2|^2 + |W3|^2)`` (squared Frobenius norms; the
+    biases are not decayed), and ``dZ3 = dL/dZ3`` (the penalty does not depend on Z3). Two tensors fan out, and their
+    gradients are sums: ``A1`` feeds the second layer and the skip, so
+    ``dA1 = dA2 + dZ2 @ W2.T``; each weight feeds its layer and the penalty, so
+    ``dW = (layer's part) + lam * W``::
+
+        dA2, dW3, db3 = linear_vjp(dZ3, A2, W3); dW3 += lam * W3
+        dZ2           = relu_vjp(dA2, Z2)
+        dA1, dW2, db2 = linear_vjp(dZ2, A1, W2); dA1 += dA2;  dW2 += lam * W2
+        dZ1           = relu_vjp(dA1, Z1)
+        dX,  dW1, db1 = linear_vjp(dZ1, X, W1);  dW1 += lam * W1
+
+    Parameters
+    ----------
+    dZ3 : torch.Tensor
+        Upstream gradient dL/dZ3, shape ``(N, C)``.
+    X : torch.Tensor
+        Inputs, shape ``(N, D)``.
+    W1 : torch.Tensor
+        Shape ``(D, H)``.
+    b1 : torch.Tensor
+        Shape ``(H,)``.
+    W2 : torch.Tensor
+        Shape ``(H, H)``.
+    b2 : torch.Tensor
+        Shape ``(H,)``.
+    W3 : torch.Tensor
+        Shape ``(H, C)``.
+    b3 : torch.Tensor
+        Shape ``(C,)``.
+    lam : float
+        The weight-decay coefficient, >= 0.
+
+    Returns
+    -------
+    dX : torch.Tensor
+        dL/dX, shape ``(N, D)``.
+    dW1 : torch.Tensor
+        dL/dW1, shape ``(D, H)``.
+    db1 : torch.Tensor
+        dL/db1, shape ``(H,)``.
+    dW2 : torch.Tensor
+        dL/dW2, shape ``(H, H)``.
+    db2 : torch.Tensor
+        dL/db2, shape ``(H,)``.
+    dW3 : torch.Tensor
+        dL/dW3, shape ``(H, C)``.
+    db3 : torch.Tensor
+        dL/db3, shape ``(C,)``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit together, or ``lam`` is negative or not a number.
+    """
+    func = "residual_mlp_backward"
+    N, _, _, C = _check_residual(func, X, W1, b1, W2, b2, W3, b3)
+    as_tensor(func, "dZ3", dZ3)
+    check_shape(func, "dZ3", dZ3, (N, C), "(N, C), the shape of Z3")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
+        raise ValueError(f"{func}: lam must be a number >= 0, got {lam!r}")
+    f = residual_mlp_forward(X, W1, b1, W2, b2, W3, b3)
+    dA2, dW3, db3 = linear_vjp(dZ3, f["A2"], W3)
+    dZ2 = relu_vjp(dA2, f["Z2"])
+    dA1, dW2, db2 = linear_vjp(dZ2, f["A1"], W2)
+    dA1 = dA1 + dA2                                   # A1 fans out: layer 2 and the skip
+    dZ1 = relu_vjp(dA1, f["Z1"])
+    dX, dW1, db1 = linear_vjp(dZ1, X, W1)
+    return (dX, dW1 + lam * W1, db1, dW2 + lam * W2, db2, dW3 + lam * W3, db3)
 
 
 def _check_pred_target(func: str, Yhat: torch.Tensor, T: torch.Tensor) -> None:

@@ -47,9 +47,25 @@ HAVE_SANDBOX, SANDBOX_WHY = sandbox.status()
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n"
              "    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])\n"
              "    return G @ W.T, X2.T @ G2, G2.sum(0)")
-RELU_OK = "def my_relu_vjp(G, Z):\n    return G * (Z > 0)"
+RESIDUAL_SIG = "def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):\n"
+RESIDUAL_OK = RESIDUAL_SIG + textwrap.indent(textwrap.dedent("""\
+    Z1 = X @ W1 + b1
+    A1 = torch.relu(Z1)
+    Z2 = A1 @ W2 + b2
+    A2 = A1 + torch.relu(Z2)
+    dA2 = dZ3 @ W3.T
+    dZ2 = dA2 * (Z2 > 0)
+    dZ1 = (dZ2 @ W2.T + dA2) * (Z1 > 0)
+    return (dZ1 @ W1.T, X.T @ dZ1 + lam * W1, dZ1.sum(0), A1.T @ dZ2 + lam * W2,
+            dZ2.sum(0), A2.T @ dZ3 + lam * W3, dZ3.sum(0))"""), "    ")
+ALL_SEVEN = "(X, W1, b1, W2, b2, W3, b3)"  # seven tensors, to return wrong ones of
 ZEROS = ("    return (torch.zeros_like(X), torch.zeros_like(W),\n"
          "            torch.zeros(W.shape[1], dtype=W.dtype))")
+
+
+def residual(body: str, head: str = "") -> str:
+    """A submission's ex-mlp-residual cell: ``head`` at top level, then the function."""
+    return textwrap.dedent(head) + RESIDUAL_SIG + textwrap.indent(textwrap.dedent(body), "    ")
 
 
 def linear(body: str, head: str = "") -> str:
@@ -76,19 +92,19 @@ def chapter(answers: dict) -> nbformat.NotebookNode:
 # ---------------------------------------------------------------- the vetted run
 
 VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
-    "correct": ({"ex-linear-vjp": LINEAR_OK, "ex-mlp-relu-vjp": RELU_OK},
-                {"ex-linear-vjp": ("pass", "^$"), "ex-mlp-relu-vjp": ("pass", "^$")}),
+    "correct": ({"ex-linear-vjp": LINEAR_OK, "ex-mlp-residual": RESIDUAL_OK},
+                {"ex-linear-vjp": ("pass", "^$"), "ex-mlp-residual": ("pass", "^$")}),
     "transpose": ({"ex-linear-vjp": LINEAR_OK.replace("X2.T @ G2", "G2.T @ X2")},
                   {"ex-linear-vjp": ("fail", r"dW is the transpose"),
-                   "ex-mlp-relu-vjp": ("fail", "not implemented yet")}),
+                   "ex-mlp-residual": ("fail", "not implemented yet")}),
     "crash": ({"ex-linear-vjp": linear("return 1 / 0")},
               {"ex-linear-vjp": ("fail", r"raised ZeroDivisionError: division by zero")}),
     "loop": ({"ex-linear-vjp": linear("while True:\n    pass")},
              {"ex-linear-vjp": ("fail", r"time limit: your function, on the grader's cases, "
                                         r"did not finish within 6 s")}),
-    "partial": ({"ex-mlp-relu-vjp": None},
+    "partial": ({"ex-mlp-residual": None},
                 {"ex-linear-vjp": ("fail", "not implemented yet"),
-                 "ex-mlp-relu-vjp": ("fail", "my_relu_vjp is not defined")}),
+                 "ex-mlp-residual": ("fail", "my_residual_mlp_backward is not defined")}),
     # issue 13's four cheats
     "patched_asserts": ({"ex-linear-vjp": linear(ZEROS, head="""\
         torch.testing.assert_close = lambda *a, **k: None
@@ -137,35 +153,32 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
         (dX,) = torch.autograd.grad((X @ W * G).sum(), X)
         return dX, None, None""")},
         {"ex-linear-vjp": ("fail", r"`requires_grad_` \(autograd\), which this exercise forbids")}),
-    "backward": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    Z = Z.clone()\n"
-                                     "    Z.requires_grad = True\n"
-                                     "    (torch.relu(Z) * G).sum().backward()\n"
-                                     "    return Z.grad"},
-                 {"ex-mlp-relu-vjp": ("fail", r"(autograd\), which this exercise forbids)")}),
-    "torch_func": ({"ex-mlp-relu-vjp": "from torch.func import vjp\n"
-                                       "def my_relu_vjp(G, Z):\n"
-                                       "    return vjp(torch.relu, Z)[1](G)[0]"},
-                   {"ex-mlp-relu-vjp": ("fail", r"`func` \(autograd\)")}),
-    "alias_autograd": ({"ex-mlp-relu-vjp": "t = torch\ndef my_relu_vjp(G, Z):\n"
-                                           "    return t.autograd.grad(Z.relu(), Z, G)[0]"},
-                       {"ex-mlp-relu-vjp": ("fail", r"`(grad|autograd)` \(autograd\)")}),
-    "tensor_subclass": ({"ex-mlp-relu-vjp": "class Liar(torch.Tensor):\n"
-                                            "    def __eq__(self, other):\n        return True\n"
-                                            "def my_relu_vjp(G, Z):\n"
-                                            "    return torch.zeros_like(G).as_subclass(Liar)"},
-                        {"ex-mlp-relu-vjp": ("fail", r"name `__eq__` starts with _")}),
-    "outside_cell": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    return mask(Z) * G"},
-                     {"ex-mlp-relu-vjp": ("fail", r"uses `mask`, which this cell does not define")}),
+    "backward": ({"ex-mlp-residual": residual("""\
+        X = X.clone()
+        X.requires_grad = True
+        (torch.relu(X @ W1) * 1.0).sum().backward()
+        return X.grad""")},
+                 {"ex-mlp-residual": ("fail", r"(autograd\), which this exercise forbids)")}),
+    "torch_func": ({"ex-mlp-residual": residual("return vjp(torch.relu, X)[1](X)[0]",
+                                                head="from torch.func import vjp\n")},
+                   {"ex-mlp-residual": ("fail", r"`func` \(autograd\)")}),
+    "alias_autograd": ({"ex-mlp-residual": residual("return t.autograd.grad(X.relu(), X, X)[0]",
+                                                    head="t = torch\n")},
+                       {"ex-mlp-residual": ("fail", r"`(grad|autograd)` \(autograd\)")}),
+    "tensor_subclass": ({"ex-mlp-residual": residual(
+        f"return tuple(torch.zeros_like(t).as_subclass(Liar) for t in {ALL_SEVEN})",
+        head="class Liar(torch.Tensor):\n    def __eq__(self, other):\n        return True\n")},
+        {"ex-mlp-residual": ("fail", r"name `__eq__` starts with _")}),
+    "outside_cell": ({"ex-mlp-residual": residual("return mask(X) * dZ3")},
+                     {"ex-mlp-residual": ("fail", r"uses `mask`, which this cell does not define")}),
     # what the sandboxed kernel runs, judged as data
-    "memory_bomb": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
-                                        "    big = torch.empty(2 ** 30, dtype=torch.float64)  # 8 GB\n"
-                                        "    return G * (Z > 0)"},
-                    {"ex-mlp-relu-vjp": ("fail", r"raised RuntimeError: .*can't allocate memory.*out of memory")}),
-    "nan": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n    return G * float('nan')"},
-            {"ex-mlp-relu-vjp": ("fail", r"contains NaN or inf")}),
-    "huge": ({"ex-mlp-relu-vjp": "def my_relu_vjp(G, Z):\n"
-                                 "    return torch.zeros(1_500_000, dtype=torch.float64)"},
-             {"ex-mlp-relu-vjp": ("fail", r"malformed outputs: (a tensor has 1500000 entries|the outputs file is \d+ bytes)")}),
+    "memory_bomb": ({"ex-mlp-residual": residual(
+        "big = torch.empty(2 ** 30, dtype=torch.float64)  # 8 GB\nreturn None")},
+        {"ex-mlp-residual": ("fail", r"raised RuntimeError: .*can't allocate memory.*out of memory")}),
+    "nan": ({"ex-mlp-residual": residual(f"return tuple(t * float('nan') for t in {ALL_SEVEN})")},
+            {"ex-mlp-residual": ("fail", r"contains NaN or inf")}),
+    "huge": ({"ex-mlp-residual": residual("return torch.zeros(1_500_000, dtype=torch.float64)")},
+             {"ex-mlp-residual": ("fail", r"malformed outputs: (a tensor has 1500000 entries|the outputs file is \d+ bytes)")}),
 }
 
 
@@ -238,7 +251,7 @@ def test_vetted_run_gives_each_submission_its_verdict(vetted):
     print(f"vetted run: {len(got)} results in {seconds:.1f} s")
     _check(got, VETTED, {
         ("malformed.ipynb", "ex-linear-vjp"): ("fail", "not a valid notebook"),
-        ("malformed.ipynb", "ex-mlp-relu-vjp"): ("fail", "not a valid notebook")})
+        ("malformed.ipynb", "ex-mlp-residual"): ("fail", "not a valid notebook")})
 
 
 def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
@@ -255,7 +268,7 @@ def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
 
 PROBE = '''\
 import os, socket
-def my_relu_vjp(G, Z):
+def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
     report = []
     def attempt(name, action):
         try:
@@ -274,40 +287,40 @@ def my_relu_vjp(G, Z):
 '''
 
 UNVETTED = {
-    "fork_bomb": ({"ex-mlp-relu-vjp": "import os, time\n"
-                                      "def my_relu_vjp(G, Z):\n"
-                                      "    for _ in range(100000):\n"
-                                      "        if os.fork() == 0:\n"
-                                      "            time.sleep(60)\n"
-                                      "            os._exit(0)\n"
-                                      "    return G * (Z > 0)"},
-                  {"ex-mlp-relu-vjp": ("fail", r"raised BlockingIOError: \[Errno 11\] "
+    "fork_bomb": ({"ex-mlp-residual": residual("""\
+        for _ in range(100000):
+            if os.fork() == 0:
+                time.sleep(60)
+                os._exit(0)
+        return None""", head="import os, time\n")},
+                  {"ex-mlp-residual": ("fail", r"raised BlockingIOError: \[Errno 11\] "
                                                r"Resource temporarily unavailable")}),
-    "exit_in_function": ({"ex-mlp-relu-vjp": "import os\ndef my_relu_vjp(G, Z):\n    os._exit(1)"},
-                         {"ex-mlp-relu-vjp": ("fail", r"kernel died while your function ran")}),
-    "kill_in_cell": ({"ex-mlp-relu-vjp": "import os, signal\n"
-                                         "os.kill(os.getpid(), signal.SIGKILL)\n" + RELU_OK},
-                     {"ex-mlp-relu-vjp": ("fail", r"kernel died while your cell ran")}),
-    "forged_outputs": ({"ex-mlp-relu-vjp": "import torch\n_save = torch.save\n"
-                                           "torch.save = lambda obj, f, **k: _save("
-                                           "{'passed': True, 'defined': True, 'type': 'function', 'records': []}, f)\n"
-                                           "def my_relu_vjp(G, Z):\n    return G"},
-                       {"ex-mlp-relu-vjp": ("fail", r"outputs hold 0 results for 7 cases")}),
-    "pickled_outputs": ({"ex-mlp-relu-vjp": "import pickle, torch\n"
-                                            "class Verdict:\n    passed = True\n"
-                                            "torch.save = lambda obj, f, **k: "
-                                            "pickle.dump(Verdict(), open(f, 'wb'))\n"
-                                            "def my_relu_vjp(G, Z):\n    return G"},
-                        {"ex-mlp-relu-vjp": ("fail", r"not loadable as plain data with "
+    "exit_in_function": ({"ex-mlp-residual": residual("os._exit(1)", head="import os\n")},
+                         {"ex-mlp-residual": ("fail", r"kernel died while your function ran")}),
+    "kill_in_cell": ({"ex-mlp-residual": "import os, signal\n"
+                                         "os.kill(os.getpid(), signal.SIGKILL)\n" + RESIDUAL_OK},
+                     {"ex-mlp-residual": ("fail", r"kernel died while your cell ran")}),
+    "forged_outputs": ({"ex-mlp-residual": residual("return None", head="""\
+        import torch
+        _save = torch.save
+        torch.save = lambda obj, f, **k: _save({'passed': True, 'defined': True, 'type': 'function', 'records': []}, f)
+        """)},
+                       {"ex-mlp-residual": ("fail", r"outputs hold 0 results for 6 cases")}),
+    "pickled_outputs": ({"ex-mlp-residual": residual("return None", head="""\
+        import pickle, torch
+        class Verdict:
+            passed = True
+        torch.save = lambda obj, f, **k: pickle.dump(Verdict(), open(f, 'wb'))
+        """)},
+                        {"ex-mlp-residual": ("fail", r"not loadable as plain data with "
                                                      r"weights_only=True")}),
-    "no_outputs": ({"ex-mlp-relu-vjp": "import torch\ntorch.save = lambda *a, **k: None\n"
-                                       + RELU_OK},
-                   {"ex-mlp-relu-vjp": ("fail", r"produced no outputs file")}),
-    "subclass_eq": ({"ex-mlp-relu-vjp": "class Liar(torch.Tensor):\n"
-                                        "    def __eq__(self, other):\n        return True\n"
-                                        "def my_relu_vjp(G, Z):\n"
-                                        "    return torch.zeros_like(G).as_subclass(Liar)"},
-                    {"ex-mlp-relu-vjp": ("fail", r"should be a torch.Tensor, got a torch.Tensor "
+    "no_outputs": ({"ex-mlp-residual": "import torch\ntorch.save = lambda *a, **k: None\n"
+                                       + RESIDUAL_OK},
+                   {"ex-mlp-residual": ("fail", r"produced no outputs file")}),
+    "subclass_eq": ({"ex-mlp-residual": residual(
+        f"return tuple(torch.zeros_like(t).as_subclass(Liar) for t in {ALL_SEVEN})",
+        head="class Liar(torch.Tensor):\n    def __eq__(self, other):\n        return True\n")},
+                    {"ex-mlp-residual": ("fail", r"should be a torch.Tensor, got a torch.Tensor "
                                                  r"subclass \(Liar\)")}),
     "stdout_and_reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
         import importlib, sys
@@ -330,7 +343,7 @@ def _unvetted_folder(tmp_path_factory):
     for key, value in {"BOOK": str(ROOT), "OTHER": str(folder / "fork_bomb.ipynb"),
                        "HOME_FILE": home_file, "HOME": str(home)}.items():
         probe = probe.replace(f"@{key}@", repr(value))
-    table = dict(UNVETTED, probe=({"ex-mlp-relu-vjp": probe}, {}))
+    table = dict(UNVETTED, probe=({"ex-mlp-residual": probe}, {}))
     for name, (answers, _) in table.items():
         nb = chapter(answers)
         nb.cells = [c for c in nb.cells if c.metadata.get("exercise") in answers
@@ -345,7 +358,7 @@ def test_unvetted_run_the_sandbox_alone_holds(unvetted):
     proc, got, seconds, _ = unvetted
     print(f"unvetted run: {len(got)} results in {seconds:.1f} s")
     assert "static check: OFF" in proc.stdout.splitlines()[1]
-    probe = got.pop(("probe.ipynb", "ex-mlp-relu-vjp"))
+    probe = got.pop(("probe.ipynb", "ex-mlp-residual"))
     _check(got, UNVETTED)
     assert probe[0] == "fail"
     for name in ("write-book", "write-tmp", "read-other", "read-home", "read-book",
@@ -365,7 +378,7 @@ def test_expected_labels_from_text_and_name(tmp_path):
     p = tmp_path / "alice_05_linear_layer.ipynb"
     assert expected_labels(p, "") == ["ex-linear-vjp", "ex-linear-nn-vjp"]
     q = tmp_path / "x.ipynb"
-    assert expected_labels(q, "def my_relu_vjp (G, Z):") == ["ex-mlp-relu-vjp"]
+    assert expected_labels(q, "def my_residual_mlp_backward (dZ3, X,") == ["ex-mlp-residual"]
     assert expected_labels(q, "nothing here") == []
 
 

@@ -1,6 +1,7 @@
 """Tests for the MLP helpers (chapter 7): relu, relu_vjp, softmax cross-entropy and its
-VJP (helpers/layers.py), and helpers/mlp.py. Every closed form is replayed against
-torch autograd and against central differences (helpers.numerical_jacobian)."""
+VJP (helpers/layers.py), and helpers/mlp.py, including the residual network of the
+exercise ex-mlp-residual. Every closed form is replayed against torch autograd and
+against central differences (helpers.numerical_jacobian)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ from helpers import (  # noqa: E402
     numerical_jacobian,
     relu,
     relu_vjp,
+    residual_mlp_backward,
     softmax_cross_entropy,
     softmax_cross_entropy_vjp,
     two_moons,
 )
-from helpers.exercises import check_relu_vjp  # noqa: E402
-from helpers.mlp import PARAM_NAMES, plot_decision_boundary  # noqa: E402
+from helpers.exercises import EXERCISES, check_residual_mlp_backward  # noqa: E402
+from helpers.mlp import PARAM_NAMES, plot_decision_boundary, residual_mlp_forward  # noqa: E402
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -268,7 +270,7 @@ def test_mlp_shape_errors_name_shapes():
     with pytest.raises(ValueError, match="missing"):
         mlp_forward(torch.zeros(5, 2, dtype=F64), {"W1": params["W1"]})
     cache = mlp_forward(torch.zeros(5, 2, dtype=F64), params)
-    with pytest.raises(ValueError, match=r"G has shape \(5, 2\), expected \(5, 3\)"):
+    with pytest.raises(ValueError, match=r"dZ2 has shape \(5, 2\), expected \(5, 3\)"):
         mlp_backward(torch.zeros(5, 2, dtype=F64), cache, params)
 
 
@@ -368,9 +370,108 @@ def test_training_with_the_hand_backward_learns_two_moons(one_thread):
     assert accuracy(mlp_forward(X, theta)["Z2"], labels) >= 0.95
 
 
+# ------------------------------------------------- the residual MLP (exercise ex-mlp-residual)
+
+RESIDUAL_ARGS = ("X", "W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def residual_tensors(gen, N, D, H, C, away=False):
+    r = away_from_zero if away else randn
+    return {"X": randn(gen, N, D), "W1": r(gen, D, H), "b1": r(gen, H), "W2": r(gen, H, H),
+            "b2": r(gen, H), "W3": randn(gen, H, C), "b3": randn(gen, C)}
+
+
+def residual_loss(t: dict, T: torch.Tensor, lam: float) -> torch.Tensor:
+    """Mean squared error of Z3 against T plus lam/2 times the squared norms of the weights,
+    in plain torch operations (no helper)."""
+    Z1 = t["X"] @ t["W1"] + t["b1"]
+    A1 = torch.relu(Z1)
+    A2 = A1 + torch.relu(A1 @ t["W2"] + t["b2"])
+    Z3 = A2 @ t["W3"] + t["b3"]
+    penalty = sum((t[w] ** 2).sum() for w in ("W1", "W2", "W3"))
+    return ((Z3 - T) ** 2).mean() + lam / 2 * penalty
+
+
+@SETTINGS
+@given(N=st.integers(1, 5), D=size, H=size, C=st.integers(1, 4),
+       lam=st.sampled_from([0.0, 0.1, 0.7]), s=seed)
+def test_residual_mlp_backward_matches_autograd(N, D, H, C, lam, s):
+    gen = torch.Generator().manual_seed(s)
+    t = residual_tensors(gen, N, D, H, C)
+    T = randn(gen, N, C)
+    f = residual_mlp_forward(*(t[k] for k in RESIDUAL_ARGS))
+    assert [tuple(f[k].shape) for k in ("Z1", "A1", "Z2", "A2", "Z3")] == [
+        (N, H), (N, H), (N, H), (N, H), (N, C)]
+    dZ3 = mse_loss_vjp(f["Z3"], T)          # the penalty does not depend on Z3
+    hand = residual_mlp_backward(dZ3, *(t[k] for k in RESIDUAL_ARGS), lam)
+    leaves = {k: v.clone().requires_grad_() for k, v in t.items()}
+    auto = torch.autograd.grad(residual_loss(leaves, T, lam), [leaves[k] for k in RESIDUAL_ARGS])
+    for name, h, a in zip(("dX", "dW1", "db1", "dW2", "db2", "dW3", "db3"), hand, auto):
+        assert h.shape == a.shape, name
+        torch.testing.assert_close(h, a, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_residual_mlp_backward_matches_finite_differences():
+    gen = torch.Generator().manual_seed(3)
+    N, D, H, C, lam = 3, 2, 4, 5, 0.3
+    t = residual_tensors(gen, N, D, H, C, away=True)
+    T = randn(gen, N, C)
+    f = residual_mlp_forward(*(t[k] for k in RESIDUAL_ARGS))
+    assert f["Z1"].abs().min() > 1e-3 and f["Z2"].abs().min() > 1e-3, "a kink within a step"
+    hand = residual_mlp_backward(mse_loss_vjp(f["Z3"], T), *(t[k] for k in RESIDUAL_ARGS), lam)
+    for name, h in zip(RESIDUAL_ARGS, hand):
+        numeric = numerical_jacobian(lambda v, name=name: residual_loss({**t, name: v}, T, lam),
+                                     t[name])
+        # central differences at step 1e-6: round-off about 1e-10 for a loss near 1
+        torch.testing.assert_close(h, numeric, rtol=1e-6, atol=1e-8, msg=lambda m, name=name: f"d{name}: {m}")
+
+
+def test_residual_mlp_shape_errors_name_shapes():
+    gen = torch.Generator().manual_seed(0)
+    t = residual_tensors(gen, 3, 2, 4, 5)
+    args = [t[k] for k in RESIDUAL_ARGS]
+    with pytest.raises(ValueError, match=r"W2 has shape \(4, 3\), expected \(4, 4\).*square"):
+        residual_mlp_forward(*args[:3], torch.zeros(4, 3, dtype=F64), *args[4:])
+    with pytest.raises(ValueError, match=r"dZ3 has shape \(3, 4\), expected \(3, 5\)"):
+        residual_mlp_backward(torch.zeros(3, 4, dtype=F64), *args, 0.1)
+    with pytest.raises(ValueError, match=r"X has shape \(3,\) \(1 dims\)"):
+        residual_mlp_backward(torch.zeros(3, 5, dtype=F64), torch.zeros(3, dtype=F64), *args[1:], 0.1)
+    with pytest.raises(ValueError, match="lam must be a number >= 0"):
+        residual_mlp_backward(torch.zeros(3, 5, dtype=F64), *args, -0.1)
+
+
 # --------------------------------------------------------------------------- exercise check
 
-def test_check_relu_vjp_accepts_helper_and_rejects_wrong_mask(capsys):
-    assert check_relu_vjp(relu_vjp) is True
-    with pytest.raises(AssertionError):
-        check_relu_vjp(lambda G, Z: G * (Z < 0))
+def test_check_residual_accepts_helper_and_names_a_missing_skip(capsys):
+    assert check_residual_mlp_backward(residual_mlp_backward) is True
+
+    def no_skip(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
+        f = residual_mlp_forward(X, W1, b1, W2, b2, W3, b3)
+        dA2 = dZ3 @ W3.T
+        dZ2 = dA2 * (f["Z2"] > 0)
+        dZ1 = (dZ2 @ W2.T) * (f["Z1"] > 0)            # the skip's dA2 forgotten
+        return (dZ1 @ W1.T, X.T @ dZ1 + lam * W1, dZ1.sum(0), f["A1"].T @ dZ2 + lam * W2,
+                dZ2.sum(0), f["A2"].T @ dZ3 + lam * W3, dZ3.sum(0))
+
+    with pytest.raises(AssertionError, match="dW1 has wrong values: the skip path is missing"):
+        check_residual_mlp_backward(no_skip)
+
+
+@pytest.mark.parametrize("grader_seed", [0, 12345, 2 ** 40 + 7])
+def test_residual_cases_keep_their_requirements_and_both_relu_regimes(grader_seed):
+    """For any seed (the grader's is secret): N = 1 and C = 1 occur, sizes within a case
+    differ, lam > 0 in most cases, and each ReLU clips some entries and passes others, so the
+    mask and skip variants differ from the right answer."""
+    cases = EXERCISES["ex-mlp-residual"].cases(grader_seed)
+    notes = {c["note"] for c in cases}
+    assert any("N = 1" in n for n in notes) and any("C = 1" in n for n in notes)
+    assert sum(c["inputs"]["lam"] > 0 for c in cases) >= len(cases) - 1
+    for c in cases:
+        x = c["inputs"]
+        N, D = x["X"].shape
+        H, C = x["W3"].shape
+        sizes = [v for v in (N, D, H, C) if v != 1]
+        assert len(set(sizes)) == len(sizes), (N, D, H, C)
+        f = residual_mlp_forward(*(x[k] for k in RESIDUAL_ARGS))
+        for Z in (f["Z1"], f["Z2"]):
+            assert (Z > 0).any() and (Z < 0).any()

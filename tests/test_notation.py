@@ -344,3 +344,238 @@ def test_layout_sentence_in_the_same_words(where):
     path = NOTATION if where == "notation" else _chapter(where)
     assert LAYOUT_SENTENCE.lower() in _plain_text("\n".join(_cells(path, "markdown"))), (
         f"{path.name} should state the layout rule in the book's words: {LAYOUT_SENTENCE!r}")
+
+
+# ================================================================= chapter 7 (issue 22 §5)
+# Five rules of the notation decisions, each a detector tried first on small positive and
+# negative examples, then run over every chapter and the notation page: roman d for
+# differentials (8), the Kronecker delta rather than an Iverson bracket, h (not epsilon) for
+# the finite-difference step (2), `<V>_dir` for a direction in code, stepped by h (8, 3), and
+# G only for the layer's dL/dY, never G_V for another tensor (11).
+#
+# PENDING lists the chapters that still break a rule while their own helpers rewrite them
+# (issues 21 and 22). Their test is an xfail with strict=True: once such a chapter is fixed,
+# its XPASS fails the run until its entry is removed here, so the list cannot go stale.
+
+PENDING = {
+    "italic_d": {"08_more_layers": "ch08 [25], [40], [54] write differentials with an italic d"},
+    "fd_eps": {"01_scalar_derivative": "ch01's exercise names the step eps (it becomes h)"},
+    "direction": {"02_gradient": "ch02 steps along E and t * d",
+                  "08_more_layers": "ch08 steps along dx"},
+}
+
+
+def _math(markdown: str) -> list[str]:
+    """The math of a markdown cell ($...$ and $$...$$), with \\text{..}, \\texttt{..} and
+    roman d (\\mathrm{d}, \\operatorname{d}) removed."""
+    parts = [a or b for a, b in re.findall(r"\$\$(.+?)\$\$|\$(.+?)\$", markdown, flags=re.S)]
+    out = []
+    for m in parts:
+        m = re.sub(r"\\(?:text|texttt|mathrm|operatorname)\s*\{\s*d\s*\}", "", m)
+        m = re.sub(r"\\(?:text|texttt)\s*\{[^{}]*\}", "", m)
+        out.append(m)
+    return out
+
+
+_ITALIC_D = [
+    re.compile(r"(?<![\\\w{])dL(?![\w/])"),                         # the loss's differential dL
+    re.compile(r"\\langle(?:(?!\\rangle).)*?,\s*(?:\\[,;]\s*)*d(?:[A-Z]|[a-z](?![a-z]))"),
+    re.compile(r"(?:\\mathbf\s*\{?1\}?|(?<![\w.])1)(?:_\{?\w+\}?)?(?:\s|\\[,;])*d[a-z]\w*\s*\^"),
+    re.compile(r"(?<![\\\w])[A-Z](?:_\{?\w+\}?)?(?:\^\{?\\top\}?)?(?:\s|\\[,;])+d[A-Z]"),
+]
+
+
+def italic_differentials(markdown: str) -> list[str]:
+    """Differentials written with an italic d: ``dL``, an italic ``dV`` in the second slot of
+    an inner product, ``1 db^T``, or a matrix times an italic ``dV`` (``X\\,dW``). Italic
+    ``dX = G W^T`` (a gradient, the contract's name) is not flagged."""
+    return [m.group(0) for math in _math(markdown) for p in _ITALIC_D for m in p.finditer(math)]
+
+
+@pytest.mark.parametrize("markdown", [
+    r"$$dL = \langle G_{Z_2}, dZ_2 \rangle$$",
+    r"$\langle G, dX\,W \rangle = \langle G W^\top, dX \rangle$",
+    r"$$dY = dX\,W + X\,dW + \mathbf 1\,db^\top$$",
+    r"$dZ_1 = dX\, W_1 + X\, dW_1$",
+    r"$\langle \texttt{dX}, dX\rangle$",
+    r"$dA = (dQ\,K^\top + Q\,dK^\top)/\sqrt d$",
+])
+def test_italic_differential_detector_finds(markdown):
+    assert italic_differentials(markdown)
+
+
+@pytest.mark.parametrize("markdown", [
+    r"$dX = G\,W^\top, \qquad dW = X^\top G, \qquad db = G^\top \mathbf{1}_N$",
+    r"$$\mathrm{d}L = \langle \tfrac{\partial L}{\partial Z_2}, \mathrm{d}Z_2 \rangle$$",
+    r"$\mathrm{d}Y = \mathrm{d}X\, W + X\, \mathrm{d}W + \mathbf 1\, \mathrm{d}b^\top$",
+    r"$\langle \texttt{dX}, \mathrm{d}X \rangle$ and $\text{dweight} = dW^\top$",
+    r"$\langle G, \operatorname{diag}(p) \rangle$, $\sqrt d$, `dX` in code, dL/dY in prose",
+])
+def test_italic_differential_detector_ignores(markdown):
+    assert italic_differentials(markdown) == []
+
+
+_IVERSON_EQ = re.compile(
+    r"(?<![\w\\])\[\s*[a-z](?:'|_\{?\w+\}?)?\s*=\s*[a-z](?:'|_\{?\w+\}?)?\s*\]")
+
+
+def iverson_deltas(markdown: str) -> list[str]:
+    """Iverson brackets of an equality of indices, ``[n = n']``: a Kronecker delta, to be
+    written ``\\delta_{nn'}``. The step ``\\mathbb{1}[z > 0]`` is not flagged."""
+    return [m.group(0) for math in _math(markdown) for m in _IVERSON_EQ.finditer(math)]
+
+
+@pytest.mark.parametrize("markdown", [
+    r"$[n = n'] \, [h = h'] \, \mathbb{1}[Z_{1,nh} > 0]$",
+    r"$T_{nk} = [k = k_n]$",
+    r"$$\frac{\partial y_i}{\partial x_j} = [i=j]\, \varphi'(x_i)$$",
+])
+def test_iverson_detector_finds(markdown):
+    assert iverson_deltas(markdown)
+
+
+@pytest.mark.parametrize("markdown", [
+    r"$\delta_{np}\, \delta_{mq}\, \mathbb{1}[Z_{1,nm} > 0]$ and $T_{nk} = \delta_{k k_n}$",
+    r"$s \in [0, 1]$, $x[i]$, $[a, b]$",
+    r"the list [n = 3] outside math",
+])
+def test_iverson_detector_ignores(markdown):
+    assert iverson_deltas(markdown) == []
+
+
+_FD_EPS_CODE = re.compile(r"/\s*\(\s*2\s*\*\s*eps(?:ilon)?\s*\)|/\s*eps(?:ilon)?\b")
+_FD_EPS_MD = re.compile(r"\{\s*2\s*\\(?:var)?epsilon\s*\}|/\s*\(?\s*2\s*\\(?:var)?epsilon"
+                        r"|[+-]\s*\\(?:var)?epsilon\s*(?:\\,)?\s*[A-Z]")
+
+
+def _code_only(code: str) -> str:
+    return "\n".join(line.split("#")[0] for line in code.splitlines())
+
+
+def epsilon_steps(code: str, markdown: str) -> list[str]:
+    """A finite-difference step called epsilon: ``/ (2 * eps)`` in code, ``/(2\\varepsilon)``
+    or ``\\theta + \\varepsilon V`` in math. Layer norm's ``var + eps`` is not flagged."""
+    hits = [m.group(0) for m in _FD_EPS_CODE.finditer(_code_only(code))]
+    hits += [m.group(0) for math in _math(markdown) for m in _FD_EPS_MD.finditer(math)]
+    return hits
+
+
+@pytest.mark.parametrize("code,markdown", [
+    ("dL_central = (loss_along(eps) - loss_along(-eps)) / (2 * eps)", ""),
+    ("slope = (f(x + eps) - f(x)) / eps", ""),
+    ("", r"$(L(\theta + \varepsilon V) - L(\theta - \varepsilon V)) / (2\varepsilon)$"),
+    ("", r"$$\frac{f(x + \epsilon) - f(x - \epsilon)}{2 \epsilon}$$"),
+])
+def test_epsilon_step_detector_finds(code, markdown):
+    assert epsilon_steps(code, markdown)
+
+
+@pytest.mark.parametrize("code,markdown", [
+    ("x_hat = (X - mu) / torch.sqrt(var + eps)\nh = 1e-6\nd = (f(x + h) - f(x - h)) / (2 * h)",
+     r"$\hat x = (x - \mu)/\sqrt{\sigma^2 + \varepsilon}$, $(L(\theta + h V) - L(\theta - h V))/(2h)$"),
+    ("# the old code divided by (2 * eps)\nprint('eps')", r"$\varepsilon = 10^{-5}$"),
+])
+def test_epsilon_step_detector_ignores(code, markdown):
+    assert epsilon_steps(code, markdown) == []
+
+
+_STEPPED = re.compile(r"[+-]\s*(h|t|eps|step)\s*\*\s*([A-Za-z_]\w*)")
+
+
+def _direction_misnamed(name: str) -> bool:
+    """A gradient's name (``dX``, ``dx``, ``dX_step``, ``d``), a bare capital (``E``, ``V``) or
+    a Delta: the names the notation decisions rule out for a direction (``X_dir`` instead)."""
+    if "dir" in name.lower():
+        return False
+    return bool(name == "d" or re.fullmatch(r"d[A-Za-z]\w*", name) or re.fullmatch(r"[A-Z]", name)
+                or name.lower().startswith("delta"))
+
+
+def bad_directions(code: str) -> list[str]:
+    """``x + h * V`` where the direction is named like a gradient (``dx``), a bare capital
+    (``E``, ``V``) or a Delta, or where the step is ``t`` (a scalar step is never t).
+    Descriptive names (``perp``, ``ones``, a Taylor term ``f3``) are left alone."""
+    return [m.group(0) for m in _STEPPED.finditer(_code_only(code))
+            if m.group(1) == "t" or _direction_misnamed(m.group(2))]
+
+
+@pytest.mark.parametrize("code", [
+    "moved = {k: v + t * V[k] for k, v in inputs.items()}",
+    "(L_of(X + h * E) - L_of(X - h * E)) / (2 * h)",
+    "slope = (f(x + h * dx) - f(x - h * dx)) / (2 * h)",
+    "actual = f(x0 + t * x_dir) - f(x0)",
+    "moved = X + h * dX_step",
+    "moved = X + h * DeltaX",
+])
+def test_direction_detector_finds(code):
+    assert bad_directions(code)
+
+
+@pytest.mark.parametrize("code", [
+    "loss(X + h * X_dir, W + h * W_dir, b + h * b_dir)",
+    "rate = (f(x0 + h * perp) - f(x0 - h * perp)) / (2 * h)\ntaylor = f0 + h * f1 + h**2 / 2 * f2",
+    "moved = {k: v + step * dirs[k] for k, v in inputs.items()}   # + h * V in a comment",
+    "theta = {k: v - lr * grads['d' + k] for k, v in theta.items()}\nz = x + 2 * y",
+])
+def test_direction_detector_ignores(code):
+    assert bad_directions(code) == []
+
+
+_G_OF = re.compile(r"(?<![\\\w])G_\{?\s*[A-Z]")
+
+
+def g_of_tensor(markdown: str) -> list[str]:
+    """``G_{Z_2}``, ``G_V``: G with a tensor's name as subscript. G is only dL/dY of the layer
+    being differentiated; the gradient of another tensor V is dL/dV (``dV`` in code).
+    Row indices, ``G_{n,:}``, are not flagged."""
+    return [m.group(0) for math in _math(markdown) for m in _G_OF.finditer(math)]
+
+
+@pytest.mark.parametrize("markdown", [r"$G_{Z_2} = \frac1N (P - T)$", r"$G_V = \partial L/\partial V$",
+                                      r"$$G_{ A_1} \odot M$$"])
+def test_g_of_tensor_detector_finds(markdown):
+    assert g_of_tensor(markdown)
+
+
+@pytest.mark.parametrize("markdown", [r"$\sum_n G_{n,:}$, $G_{nm}$, $G_{n m}$, $\mathbf{G}$",
+                                      r"`G_sh` in code, $G = \partial L/\partial S$"])
+def test_g_of_tensor_detector_ignores(markdown):
+    assert g_of_tensor(markdown) == []
+
+
+_RULES = {
+    "italic_d": lambda code, md: italic_differentials(md),
+    "iverson": lambda code, md: iverson_deltas(md),
+    "fd_eps": epsilon_steps,
+    "direction": lambda code, md: bad_directions(code),
+    "g_of_tensor": lambda code, md: g_of_tensor(md),
+}
+_WHY = {
+    "italic_d": "differentials take a roman d (\\mathrm{d}); italic dX is the gradient",
+    "iverson": "write the Kronecker delta as \\delta, not an Iverson bracket [i = j]",
+    "fd_eps": "the finite-difference step is h; epsilon is layer norm's constant",
+    "direction": "a direction in code is `<V>_dir`, stepped by h (never t)",
+    "g_of_tensor": "G is dL/dY of the layer being differentiated; write dL/dV for another V",
+}
+_PAGES = CHAPTERS + [NOTATION]
+_RULE_CASES = []
+for _rule in _RULES:
+    for _page in _PAGES:
+        _marks = ()
+        if _page.stem in PENDING.get(_rule, {}):
+            _marks = pytest.mark.xfail(strict=True, reason=PENDING[_rule][_page.stem])
+        _RULE_CASES.append(pytest.param(_rule, _page, marks=_marks, id=f"{_rule}-{_page.stem}"))
+
+
+def test_pending_entries_name_real_pages():
+    stems = {p.stem for p in _PAGES}
+    for rule, pages in PENDING.items():
+        assert rule in _RULES and set(pages) <= stems, (rule, pages)
+
+
+@pytest.mark.parametrize("rule,path", _RULE_CASES)
+def test_notation_rule_book_wide(rule, path):
+    code = "\n".join(_cells(path, "code"))
+    markdown = "\n".join(_cells(path, "markdown"))
+    hits = _RULES[rule](code, markdown)
+    assert hits == [], f"{path.name}: {_WHY[rule]}: {hits}"

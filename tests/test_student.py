@@ -28,7 +28,7 @@ from booktools.student import make_student_tree, stub_source, student_notebook, 
 
 from .conftest import ROOT, chapter_paths
 
-MARKERS = ["MARKER-TEXT-SOLUTION", "MARKER-LINEAR-SOLUTION", "MARKER-RELU-SOLUTION"]
+MARKERS = ["MARKER-TEXT-SOLUTION", "MARKER-LINEAR-SOLUTION", "MARKER-RESIDUAL-SOLUTION"]
 
 RIGHT = {
     "ex-linear-vjp": '''\
@@ -44,11 +44,20 @@ def my_linear_vjp(G, X, W):
     db = G2.sum(dim=0)
     return dX, dW, db
 ''',
-    "ex-mlp-relu-vjp": '''\
-def my_relu_vjp(G: torch.Tensor,
-                Z: torch.Tensor) -> torch.Tensor:
-    # solution: ex-mlp-relu-vjp MARKER-RELU-SOLUTION
-    return G * (Z > 0)
+    "ex-mlp-residual": '''\
+def my_residual_mlp_backward(dZ3: torch.Tensor, X: torch.Tensor, W1, b1, W2, b2, W3, b3,
+                             lam: float) -> tuple:
+    # solution: ex-mlp-residual MARKER-RESIDUAL-SOLUTION
+    Z1 = X @ W1 + b1
+    A1 = torch.relu(Z1)
+    Z2 = A1 @ W2 + b2
+    A2 = A1 + torch.relu(Z2)
+    dA2 = dZ3 @ W3.T
+    dZ2 = dA2 * (Z2 > 0)
+    dA1 = dZ2 @ W2.T + dA2
+    dZ1 = dA1 * (Z1 > 0)
+    return (dZ1 @ W1.T, X.T @ dZ1 + lam * W1, dZ1.sum(0), A1.T @ dZ2 + lam * W2,
+            dZ2.sum(0), A2.T @ dZ3 + lam * W3, dZ3.sum(0))
 ''',
 }
 
@@ -85,7 +94,7 @@ def synthetic_chapter(solutions=None):
         _cell("md", "(sec-synthetic)=\n# A synthetic chapter\n\nFor the tests."),
         _cell("code", """\
             import torch
-            from helpers.exercises import check_linear_vjp, check_relu_vjp"""),
+            from helpers.exercises import check_linear_vjp, check_residual_mlp_backward"""),
         _cell("code", """\
             X = torch.arange(6, dtype=torch.float64).reshape(2, 3)
             print("body ran:", float(X.sum()))"""),
@@ -104,8 +113,8 @@ def synthetic_chapter(solutions=None):
             ```""", tags=["solution"]),
         *_code_exercise("ex-linear-vjp", "my_linear_vjp", "check_linear_vjp",
                         solutions["ex-linear-vjp"]),
-        *_code_exercise("ex-mlp-relu-vjp", "my_relu_vjp", "check_relu_vjp",
-                        solutions["ex-mlp-relu-vjp"]),
+        *_code_exercise("ex-mlp-residual", "my_residual_mlp_backward",
+                        "check_residual_mlp_backward", solutions["ex-mlp-residual"]),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
@@ -137,13 +146,15 @@ def test_stub_keeps_signature_and_docstring():
     assert "Returns (dX, dW, db), shapes (N, D), (D, M), (M,)." in src
     assert 'raise NotImplementedError("ex-linear-vjp: write your code here")' in src
     assert "G @ W.T" not in src and "X2.T" not in src and "MARKER" not in src
-    src = stub_source(RIGHT["ex-mlp-relu-vjp"], "ex-mlp-relu-vjp")
-    assert "def my_relu_vjp(G: torch.Tensor,\n                Z: torch.Tensor) -> torch.Tensor:" in src
-    assert "MARKER" not in src and "Z > 0" not in src
-    one_line = stub_source("def my_relu_vjp(G, Z): return G * (Z > 0)", "ex-mlp-relu-vjp")
+    src = stub_source(RIGHT["ex-mlp-residual"], "ex-mlp-residual")
+    assert ("def my_residual_mlp_backward(dZ3: torch.Tensor, X: torch.Tensor, W1, b1, W2, b2, "
+            "W3, b3,\n                             lam: float) -> tuple:") in src
+    assert "MARKER" not in src and "Z2 > 0" not in src
+    one_line = stub_source("def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam): "
+                           "return None", "ex-mlp-residual")
     assert one_line.splitlines()[-2:] == [
-        "def my_relu_vjp(G, Z):",
-        '    raise NotImplementedError("ex-mlp-relu-vjp: write your code here")']
+        "def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):",
+        '    raise NotImplementedError("ex-mlp-residual: write your code here")']
     compile(src, "stub", "exec")
     with pytest.raises(ValueError, match="defines no function"):
         stub_source("x = 1", "ex-linear-vjp")
@@ -159,7 +170,7 @@ def test_student_copy_has_no_solution_and_is_clean():
     assert "solution" not in {t for c in out.cells for t in c.metadata.get("tags", [])}
     assert "{solution" not in text
     stubs = [c for c in out.cells if c.id.startswith("stub-")]
-    assert [c.metadata["exercise"] for c in stubs] == ["ex-linear-vjp", "ex-mlp-relu-vjp"]
+    assert [c.metadata["exercise"] for c in stubs] == ["ex-linear-vjp", "ex-mlp-residual"]
     assert problems(out) == []
     # the original is untouched and the exercise text and checks are kept
     assert len(nb.cells) == len(out.cells) + 7 - 2  # 7 solution cells out, 2 stubs in
@@ -181,19 +192,19 @@ def test_student_copy_runs_and_reports_not_implemented(tmp_path):
     src = tmp_path / "05_linear_layer.ipynb"
     nbformat.write(synthetic_chapter(), str(src))
     dest = tmp_path / "student" / "05_linear_layer.ipynb"
-    assert write_student_copy(src, dest) == ["ex-linear-vjp", "ex-mlp-relu-vjp"]
+    assert write_student_copy(src, dest) == ["ex-linear-vjp", "ex-mlp-residual"]
     nb = execute(nbformat.read(str(dest), as_version=4), tmp_path)
     out = text_of(nb)
     assert "body ran: 15.0" in out
     assert "ex-linear-vjp: not implemented yet" in out
-    assert "ex-mlp-relu-vjp: not implemented yet" in out
+    assert "ex-mlp-residual: not implemented yet" in out
     assert not any(o.output_type == "error" for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_the_solution_notebook_passes_its_checks(tmp_path):
     nb = execute(synthetic_chapter(), tmp_path)
     out = text_of(nb)
-    assert "ex-linear-vjp: correct on" in out and "ex-mlp-relu-vjp: correct on" in out
+    assert "ex-linear-vjp: correct on" in out and "ex-mlp-residual: correct on" in out
 
 
 def test_traceback_of_a_wrong_answer_hides_the_helpers(tmp_path):
