@@ -196,7 +196,7 @@ CATALOGUE = {
 }
 
 
-from .catalogue_more import CATALOGUE_MORE  # noqa: E402 - chapter 8's exercises
+from .catalogue_more import CATALOGUE_MORE, HELPERS_MORE, REQUIREMENTS_MORE  # noqa: E402 - chapter 8
 
 CATALOGUE.update(CATALOGUE_MORE)
 
@@ -225,9 +225,7 @@ def test_helper_itself_passes(label):
               "ex-linear-vjp": helpers.linear_vjp,
               "ex-linear-nn-vjp": helpers.nn_linear_vjp,
               "ex-mlp-relu-vjp": helpers.relu_vjp,
-              "ex-more-conv1d-vjp": more_layers.conv1d_vjp,
-              "ex-more-layer-norm-vjp": more_layers.layer_norm_vjp,
-              "ex-more-attention-vjp": more_layers.attention_scores_vjp}[label]
+              **HELPERS_MORE}[label]
     if helper is not None:
         assert CATALOGUE[label][0](helper) is True
 
@@ -352,6 +350,9 @@ REQUIREMENTS = {  # name: (checker, wrong solution violating only it, regex of t
     "relu: any shape": (checks.check_relu_vjp, relu_2d_only, r"Z of any shape \(here 3-D\)"),
     "relu: N = 1": (checks.check_relu_vjp, lambda G, Z: (G * (Z > 0)).squeeze(0), r"N = 1"),
 }
+
+
+REQUIREMENTS.update(REQUIREMENTS_MORE)
 
 
 def test_the_requirement_solutions_are_right_elsewhere():
