@@ -288,7 +288,7 @@ def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     Returns
     -------
     torch.Tensor
-        Shape of ``X``.
+        ``Y``, the shape of ``X``.
     """
     dims, D = _check_bn("batch_norm", X, gamma)
     check_shape("batch_norm", "beta", beta, (D,), "(D,) with D = X.shape[1]")
@@ -310,7 +310,7 @@ def batch_norm_vjp(G: torch.Tensor, X: torch.Tensor, gamma: torch.Tensor,
     Parameters
     ----------
     G : torch.Tensor
-        Upstream gradient, shape of ``X``.
+        Upstream gradient, the shape of ``X``.
     X : torch.Tensor
         Input, shape ``(N, D)`` or ``(N, D, L_in)``.
     gamma : torch.Tensor
@@ -321,7 +321,7 @@ def batch_norm_vjp(G: torch.Tensor, X: torch.Tensor, gamma: torch.Tensor,
     Returns
     -------
     dX : torch.Tensor
-        Shape of ``X``.
+        The shape of ``X``.
     dgamma, dbeta : torch.Tensor
         Shape ``(D,)``, summed over the examples (and positions).
     """
@@ -412,8 +412,12 @@ def attention_vjp(G: torch.Tensor, Q: torch.Tensor, U: torch.Tensor, V: torch.Te
     ----------
     G : torch.Tensor
         Upstream gradient dL/dO, shape ``(*, I, E_v)``.
-    Q, U, V : torch.Tensor
-        As in :func:`attention`.
+    Q : torch.Tensor
+        Queries, shape ``(*, I, E)``.
+    U : torch.Tensor
+        Keys, shape ``(*, S, E)``.
+    V : torch.Tensor
+        Values, shape ``(*, S, E_v)``.
 
     Returns
     -------
