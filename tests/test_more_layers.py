@@ -240,3 +240,24 @@ def test_requirement_cases_exist_for_the_graders_seeds_too(seed):
     assert any(c["inputs"]["Q"].shape[-2] == c["inputs"]["U"].shape[-2] for c in attn)
     assert any(c["inputs"]["Q"].shape[-2] == 1 for c in attn)
     assert any(c["inputs"]["Q"].ndim == 3 for c in attn)
+
+
+@pytest.mark.parametrize("label", ["ex-more-conv1d-vjp", "ex-more-layer-norm-vjp",
+                                   "ex-more-batch-norm-vjp", "ex-more-attention-vjp"])
+def test_case_sizes_differ(label):
+    """Within a case every size differs (1s aside), so a swapped axis cannot pass by
+    accident; the one exception is attention's case with as many queries as keys, which
+    is there to name the mistakes that the shapes cannot reveal."""
+    for case in EXERCISES[label].cases(EXERCISES[label].seed):
+        i = case["inputs"]
+        if label == "ex-more-conv1d-vjp":
+            sizes = [*i["X"].shape, *i["weight"].shape[::2], i["G"].shape[-1]]
+        elif label == "ex-more-attention-vjp":
+            if "as many queries as keys" in case["note"]:
+                assert i["Q"].shape[-2] == i["U"].shape[-2]
+                continue
+            sizes = [*i["Q"].shape, i["U"].shape[-2], i["V"].shape[-1]]
+        else:
+            sizes = list(i["X"].shape)
+        sizes = [s for s in sizes if s != 1]
+        assert len(sizes) == len(set(sizes)), (label, case["desc"])

@@ -36,8 +36,8 @@ NO_WINDOW = "input entries in no window"
 
 def _cases_conv1d(seed: int) -> list:
     gen = generator(seed)
-    # (N, C_in, C_out, L_in, K, stride, padding): the sizes of a case differ (except 1s),
-    # with L_out = (L_in + 2 padding - K) // stride + 1
+    # (N, C_in, C_out, L_in, K, stride, padding): the sizes of a case, L_out =
+    # (L_in + 2 padding - K) // stride + 1 included, all differ (except 1s)
     plan = [((2, 3, 4, 11, 5, 1, 0), ""),
             ((1, 1, 1, 7, 3, 1, 0), "N = 1, C_in = 1 and C_out = 1"),
             ((2, 3, 4, 9, 6, 1, 2), "padding 2 (zeros on both sides of the input)"),
@@ -45,8 +45,8 @@ def _cases_conv1d(seed: int) -> list:
              f"stride 2, with {NO_WINDOW}: (L_in + 2 padding - K) % stride = 1 > padding"),
             ((3, 2, 5, 22, 4, 3, 1),
              f"stride 3 and padding 1 together, with two {NO_WINDOW}"),
-            ((2, 3, 4, 13, 2, 3, 1), "a stride larger than the kernel (stride 3, K = 2)"),
-            ((2, 2, 3, 4, 8, 1, 2),
+            ((4, 3, 6, 13, 2, 3, 1), "a stride larger than the kernel (stride 3, K = 2)"),
+            ((2, 3, 4, 5, 9, 1, 2),
              "a kernel as long as the padded input (K = L_in + 2 padding, L_out = 1)")]
     out = []
     for (N, C_in, C_out, L_in, K, stride, padding), note in plan:
@@ -309,7 +309,7 @@ def _cases_attention(seed: int) -> list:
     plan = [((), 4, 4, 3, 2, "as many queries as keys (I = S = 4), where the shapes cannot "
                              "tell Q from U or P from its transpose"),
             ((), 3, 4, 2, 5, ""), ((), 1, 5, 3, 2, "a single query (I = 1)"),
-            ((2,), 4, 3, 5, 2, "leading dims: Q of shape (2, 4, 5)"),
+            ((2,), 4, 3, 5, 6, "leading dims: Q of shape (2, 4, 5)"),
             ((), 5, 2, 4, 3, "")]
     out = []
     for lead, I, S, E, E_v, note in plan:
