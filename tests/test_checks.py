@@ -182,7 +182,7 @@ CATALOGUE = {
 
 
 from .catalogue_mlp import CATALOGUE_MLP, REQUIREMENTS_MLP  # noqa: E402 - chapter 7's exercise
-from .catalogue_more import CATALOGUE_MORE  # noqa: E402 - chapter 8's exercises
+from .catalogue_more import CATALOGUE_MORE, HELPERS_MORE, REQUIREMENTS_MORE  # noqa: E402 - chapter 8
 
 CATALOGUE.update(CATALOGUE_MLP)
 CATALOGUE.update(CATALOGUE_MORE)
@@ -212,9 +212,7 @@ def test_helper_itself_passes(label):
               "ex-linear-vjp": helpers.linear_vjp,
               "ex-linear-nn-vjp": helpers.nn_linear_vjp,
               "ex-mlp-residual": helpers.residual_mlp_backward,
-              "ex-more-conv1d-vjp": more_layers.conv1d_vjp,
-              "ex-more-layer-norm-vjp": more_layers.layer_norm_vjp,
-              "ex-more-attention-vjp": more_layers.attention_scores_vjp}[label]
+              **HELPERS_MORE}[label]
     if helper is not None:
         assert CATALOGUE[label][0](helper) is True
 
@@ -334,6 +332,9 @@ REQUIREMENTS = {  # name: (checker, wrong solution violating only it, regex of t
                         r"a single input"),
 }
 REQUIREMENTS.update(REQUIREMENTS_MLP)
+
+
+REQUIREMENTS.update(REQUIREMENTS_MORE)
 
 
 def test_the_requirement_solutions_are_right_elsewhere():
