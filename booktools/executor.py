@@ -262,7 +262,9 @@ def reference(out: Path, paths: list[Path], root: Path = ROOT) -> int:
     (out / "source.json").write_text(json.dumps({"root": str(root),
                                                  "exec_key": bookcache.exec_key(root)}))
     times = root / "_build" / "notebook-times"
-    times.mkdir(parents=True, exist_ok=True)
+    if times.is_dir():
+        shutil.rmtree(times)  # only this run's notebooks are reported and checked
+    times.mkdir(parents=True)
 
     def done(run):
         copy_path = out / run.path.relative_to(root)
