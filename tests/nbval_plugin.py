@@ -21,12 +21,17 @@ This plugin adds what nbval does not do:
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-import nbformat
+# loaded with -p, before nbval: spare each pytest process the 1.5 s import of
+# rfc3987_syntax by nbformat's jsonschema (see booktools/executor.py)
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from booktools import executor
+import nbformat  # noqa: E402
+
+from booktools import executor  # noqa: E402
 
 #: written by ``booktools.executor reference`` into the copies' folder
 SOURCE = "source.json"
