@@ -149,7 +149,7 @@ def _failing_cell(nb) -> tuple[int, int]:
 async def _execute(path: Path, seconds: int, slots: asyncio.Semaphore, root: Path) -> Run:
     from jupyter_client import KernelManager
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     # encrypted kernel connections (no "Kernel is running over TCP without encryption")
     start_kw = ({"transport_encryption": "auto"}
@@ -171,6 +171,9 @@ async def _execute(path: Path, seconds: int, slots: asyncio.Semaphore, root: Pat
             run.summary = (f"{run.where(root)}: Cell {number} (cell index {index}) raised "
                            f"{err.ename}: {err.evalue}")
             run.error = f"{run.summary}\n{err}"
+        except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as err:
+            # a cell over the timeout, a kernel that died or did not start
+            run.summary = run.error = f"{run.where(root)}: {type(err).__name__}: {err}"
         run.times = split_times(run.nb, started, time.perf_counter() - t0)
     return run
 
