@@ -45,8 +45,8 @@ lock:
 ## book: build the website, every notebook executed (or taken from the execution cache,
 ## which is never stale: see BOOK_FLAGS); any warning fails the build. The notebooks the
 ## cache lacks are executed first, one per core, into the cache (booktools/executor.py),
-## so jupyter-book reads every notebook from there; a cell that raises stops the build
-## with its notebook, cell and traceback.
+## so jupyter-book reads every notebook from there (one thread per kernel: TEST_ENV); a
+## cell that raises stops the build with its notebook, cell and traceback.
 book: $(STAMP) vendor
 	@if [ -n "$(FULL)" ]; then rm -rf _build/.jupyter_cache _build/.book-key.json; fi
 	@start=$$(date +%s); \
@@ -62,11 +62,12 @@ book: $(STAMP) vendor
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
 ## test: every notebook executed twice, the second time by nbval (errors, determinism,
-## time; the first run fills the book's execution cache), then at the same time the helper unit tests and, one after the
-## other, the book build (from that cache) and the built site in a real browser (skipped
-## with a banner when Chromium is missing, except in CI). The unit tests wait for the
-## notebooks, whose cell times are checked, and then share the two cores with the build
-## and the browser; -Orecurse prints each step's output in one piece when it ends.
+## time; the notebooks nbval passed fill the book's execution cache), then at the same
+## time the helper unit tests and, one after the other, the book build (from that cache)
+## and the built site in a real browser (skipped with a banner when Chromium is missing,
+## except in CI). The unit tests wait for the notebooks, whose cell times are checked, and
+## then share the two cores with the build and the browser; -Orecurse prints each step's
+## output in one piece when it ends.
 test: $(STAMP) vendor
 	@$(MAKE) --no-print-directory test-notebooks
 	@$(MAKE) --no-print-directory -j2 --output-sync=recurse test-unit site-and-browser
