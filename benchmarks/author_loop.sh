@@ -12,7 +12,8 @@
 # The clone gets its own .venv from the lock and web_vendor/ first (not timed), and
 # ../shared beside it when this checkout has one. The load average (/proc/loadavg) is
 # printed before and after each step: the machine may be shared. The clone is left in place
-# for a look at its logs (printed at the end); delete it afterwards.
+# for a look at its logs (printed at the end); delete it afterwards. A step that fails is
+# reported at the end (its time is then not comparable) and the others still run.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/author-loop.XXXXXX")
@@ -27,7 +28,8 @@ seconds() {  # run "$@" with output to log file $1; print the wall time in secon
   local t0 t1 l0
   l0=$(cut -d' ' -f1-3 /proc/loadavg)
   t0=$(date +%s.%N)
-  "$@" >"$log" 2>&1 || { echo "failed: $* (see $log)" >&2; tail -20 "$log" >&2; exit 1; }
+  # a failure is reported, not fatal: e.g. the 10 s budget of make test on a loaded machine
+  "$@" >"$log" 2>&1 || echo "FAILED (exit $?): $* (see $log): its time is not comparable" >>"$work/failed.txt"
   t1=$(date +%s.%N)
   echo "$(basename "$log" .log): load average before ${l0}, after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/load.txt"
   python3 -c "print(f'{$t1 - $t0:.1f}')"
@@ -68,6 +70,7 @@ print(f"T(prose rebuild) {prose:6.1f} s  {prose / stock:.2f} x the stock build (
 print(f"T(make test)     {test:6.1f} s  {test / stock:.2f} x the stock build (goal <= 2.5)")
 PY
 cat "$work/load.txt"
+if [ -f "$work/failed.txt" ]; then cat "$work/failed.txt"; fi
 grep -h "^book: executing\|^book: executed in\|no notebook executed" "$work/full.log" "$work/prose.log" || true
 grep -h "^run 1: [0-9]* notebook\|passed\|failed" "$work/test.log" | head -5 || true
 sed -n '/^notebook execution/,/sum of the faster runs/p' "$work/test.log"
