@@ -36,10 +36,12 @@ seconds() {  # run "$@" with output to log file $1; print the wall time in secon
 }
 
 stock() {  # the stock build: myst-nb executes every notebook itself
+  local rc=0
   sed -i 's/^  execute_notebooks: cache$/  execute_notebooks: force/' _config.yml
-  grep -q '^  execute_notebooks: force$' _config.yml
-  .venv/bin/jupyter-book build . --all -W -n --keep-going -q
+  grep -q '^  execute_notebooks: force$' _config.yml || { echo "no execute_notebooks: cache"; return 2; }
+  .venv/bin/jupyter-book build . --all -W -n --keep-going -q || rc=$?
   git checkout -q _config.yml
+  return $rc
 }
 
 rm -rf _build
