@@ -10,8 +10,8 @@
 #   T(make test)     = `make test` after that edit is reverted.
 # Goals (issue 24): make book <= 0.6, prose rebuild <= 0.15, make test <= 2.5 x T(stock).
 # The clone gets its own .venv from the lock and web_vendor/ first (not timed), and
-# ../shared beside it when this checkout has one. The load average (/proc/loadavg) is
-# printed before and after each step: the machine may be shared. The clone is left in place
+# ../shared beside it when this checkout has one. The load average (/proc/loadavg) before
+# and after each step and the step's CPU time are printed: the machine may be shared. The clone is left in place
 # for a look at its logs (printed at the end); delete it afterwards. A step that fails is
 # reported at the end (its time is then not comparable) and the others still run.
 set -euo pipefail
@@ -31,7 +31,11 @@ seconds() {  # run "$@" with output to log file $1; print the wall time in secon
   # a failure is reported, not fatal: e.g. the 10 s budget of make test on a loaded machine
   "$@" >"$log" 2>&1 || echo "FAILED (exit $?): $* (see $log): its time is not comparable" >>"$work/failed.txt"
   t1=$(date +%s.%N)
-  echo "$(basename "$log" .log): load average before ${l0}, after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/load.txt"
+  # CPU time of the step's processes (this subshell's children, user + system)
+  times >"$log.times"  # a builtin with a redirection: no fork, so the children are this shell's
+  cpu=$(tail -1 "$log.times" | python3 -c "import re, sys; print(round(sum(60 * float(m) +
+    float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.stdin.read()))))")
+  echo "$(basename "$log" .log): CPU ${cpu} s; load average before ${l0}, after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/load.txt"
   python3 -c "print(f'{$t1 - $t0:.1f}')"
 }
 
