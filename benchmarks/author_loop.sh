@@ -15,14 +15,6 @@
 # for a look at its logs (printed at the end); delete it afterwards. A step that fails is
 # reported at the end (its time is then not comparable) and the others still run.
 set -euo pipefail
-src=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/author-loop.XXXXXX")
-git clone -q "$src" "$work/book"
-if [ -d "$src/../shared" ]; then cp -r "$src/../shared" "$work/shared"; fi
-cd "$work/book"
-make venv vendor >"$work/venv.log" 2>&1
-export PYTHONHASHSEED=0  # as the Makefile does for its own commands
-
 seconds() {  # run "$@" with output to log file $1; print the wall time in seconds
   local log=$1; shift
   local t0 t1 l0
@@ -48,11 +40,21 @@ stock() {  # the stock build: myst-nb executes every notebook itself
   return $rc
 }
 
-rm -rf _build
-stock_s=$(seconds "$work/stock.log" stock)
-rm -rf _build
-full=$(seconds "$work/full.log" make book)
-python3 - <<'PY'
+main() {  # one function: bash reads all of it before running (an edit of this file
+           # during a run cannot change the run)
+  src=$(cd "$(dirname "$0")/.." && pwd)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/author-loop.XXXXXX")
+  git clone -q "$src" "$work/book"
+  if [ -d "$src/../shared" ]; then cp -r "$src/../shared" "$work/shared"; fi
+  cd "$work/book"
+  make venv vendor >"$work/venv.log" 2>&1
+  export PYTHONHASHSEED=0  # as the Makefile does for its own commands
+
+  rm -rf _build
+  stock_s=$(seconds "$work/stock.log" stock)
+  rm -rf _build
+  full=$(seconds "$work/full.log" make book)
+  python3 - <<'PY'
 import json
 path = "chapters/05_linear_layer.ipynb"
 nb = json.load(open(path))
@@ -64,10 +66,10 @@ with open(path, "w") as fh:
     json.dump(nb, fh, indent=1, ensure_ascii=False)
     fh.write("\n")
 PY
-prose=$(seconds "$work/prose.log" make book)
-git checkout -q chapters/05_linear_layer.ipynb
-test_s=$(seconds "$work/test.log" make test)
-python3 - "$stock_s" "$full" "$prose" "$test_s" <<'PY'
+  prose=$(seconds "$work/prose.log" make book)
+  git checkout -q chapters/05_linear_layer.ipynb
+  test_s=$(seconds "$work/test.log" make test)
+  python3 - "$stock_s" "$full" "$prose" "$test_s" <<'PY'
 import sys
 stock, full, prose, test = map(float, sys.argv[1:])
 print(f"T(stock build)   {stock:6.1f} s  (jupyter-book build --all, execute_notebooks: force)")
@@ -75,9 +77,12 @@ print(f"T(make book)     {full:6.1f} s  {full / stock:.2f} x the stock build (go
 print(f"T(prose rebuild) {prose:6.1f} s  {prose / stock:.2f} x the stock build (goal <= 0.15)")
 print(f"T(make test)     {test:6.1f} s  {test / stock:.2f} x the stock build (goal <= 2.5)")
 PY
-cat "$work/load.txt"
-if [ -f "$work/failed.txt" ]; then cat "$work/failed.txt"; fi
-grep -h "^book: executing\|^book: executed in\|no notebook executed" "$work/full.log" "$work/prose.log" || true
-grep -h "^run 1: [0-9]* notebook\|passed\|failed" "$work/test.log" | head -5 || true
-sed -n '/^notebook execution/,/sum of the faster runs/p' "$work/test.log"
-echo "logs: $work/{venv,stock,full,prose,test}.log"
+  cat "$work/load.txt"
+  if [ -f "$work/failed.txt" ]; then cat "$work/failed.txt"; fi
+  grep -h "^book: executing\|^book: executed in\|no notebook executed" "$work/full.log" "$work/prose.log" || true
+  grep -h "^run 1: [0-9]* notebook\|passed\|failed" "$work/test.log" | head -5 || true
+  sed -n '/^notebook execution/,/sum of the faster runs/p' "$work/test.log"
+  echo "logs: $work/{venv,stock,full,prose,test}.log"
+}
+
+main "$@"
