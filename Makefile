@@ -43,12 +43,16 @@ lock:
 	$(BIN)/python -m booktools.lockfile compile $(LOCK_FLAGS)
 
 ## book: build the website, every notebook executed (or taken from the execution cache,
-## which is never stale: see BOOK_FLAGS); any warning fails the build
+## which is never stale: see BOOK_FLAGS); any warning fails the build. The notebooks the
+## cache lacks are executed first, one per core, into the cache (booktools/executor.py),
+## so jupyter-book reads every notebook from there (one thread per kernel: TEST_ENV); a
+## cell that raises stops the build with its notebook, cell and traceback.
 book: $(STAMP) vendor
 	@if [ -n "$(FULL)" ]; then rm -rf _build/.jupyter_cache _build/.book-key.json; fi
 	@start=$$(date +%s); \
 	extra=$$($(BIN)/python -m booktools.bookcache prepare) || exit 1; \
 	if [ -n "$(ALL)$(FULL)" ]; then extra=--all; fi; \
+	$(TEST_ENV) $(BIN)/python -m booktools.executor book && \
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS) $$extra; \
 	rc=$$?; echo "jupyter-book build took $$(( $$(date +%s) - start )) s"; \
 	if [ $$rc -ne 0 ]; then $(BIN)/python -m booktools.bookcache failed; \
@@ -57,12 +61,13 @@ book: $(STAMP) vendor
 	$(BIN)/python -m booktools.plain_jupyter --site _build/html --colab-branch colab
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
-## test: every notebook executed twice (errors, determinism, time; the executions fill the
-## book's execution cache), then at the same time the helper unit tests and, one after the
-## other, the book build (from that cache) and the built site in a real browser (skipped
-## with a banner when Chromium is missing, except in CI). The unit tests wait for the
-## notebooks, whose cell times are checked, and then share the two cores with the build
-## and the browser; -Orecurse prints each step's output in one piece when it ends.
+## test: every notebook executed twice, the second time by nbval (errors, determinism,
+## time; the notebooks nbval passed fill the book's execution cache), then at the same
+## time the helper unit tests and, one after the other, the book build (from that cache)
+## and the built site in a real browser (skipped with a banner when Chromium is missing,
+## except in CI). The unit tests wait for the notebooks, whose cell times are checked, and
+## then share the two cores with the build and the browser; -Orecurse prints each step's
+## output in one piece when it ends.
 test: $(STAMP) vendor
 	@$(MAKE) --no-print-directory test-notebooks
 	@$(MAKE) --no-print-directory -j2 --output-sync=recurse test-unit site-and-browser
@@ -72,15 +77,24 @@ site-and-browser: $(STAMP) vendor
 	@$(MAKE) --no-print-directory book
 	@$(MAKE) --no-print-directory test-browser
 
-# pytest runs without nbval's plugin: the notebook tests execute the notebooks themselves
-# (tests/test_notebooks.py), and loading the plugin costs each pytest process a second
+# pytest without nbval's plugin, except for the notebooks' second run (NBVAL)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -p no:nbval
+# the second run of each notebook: strict nbval on the executed copy the first run wrote
+# (tests/nbval_plugin.py: kernel in the original folder, times, cache); the cell timeout
+# is _config.yml's execute.timeout (tests/test_notebooks.py checks it)
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 120 -p tests.nbval_plugin
+# `make test-notebooks NOTEBOOKS=chapters/05_linear_layer.ipynb` runs one (or a few)
+NOTEBOOKS ?=
 
-## test-notebooks: every notebook of the book twice, two at a time (tests/test_notebooks.py)
+## test-notebooks: every notebook of the book twice, one per core: run 1 writes the executed
+## copies to _build/nbval/ (booktools/executor.py), run 2 is pytest --nbval on them (with
+## tests/test_notebooks.py, the machinery's own tests); then the times and the 10 s budget
 test-notebooks: $(STAMP)
 	@$(BIN)/python -m booktools.bookcache prepare-cache
-	@$(TEST_ENV) $(PYTEST) tests/test_notebooks.py -m "not envs" -n auto --dist worksteal; \
-	  rc=$$?; $(BIN)/python tests/report_times.py; exit $$rc
+	@$(TEST_ENV) $(BIN)/python -m booktools.executor reference _build/nbval $(NOTEBOOKS)
+	@$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider -p no:hypothesispytest $(NBVAL) \
+	  $(if $(NOTEBOOKS),,tests/test_notebooks.py) _build/nbval -n auto --dist loadfile -q; \
+	  rc=$$?; $(BIN)/python tests/report_times.py || rc=1; exit $$rc
 
 ## test-unit: every other test under tests/ except the browser tests and `-m envs`
 test-unit: $(STAMP)
@@ -143,9 +157,11 @@ clean-notebooks: $(STAMP)
 bench: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/jacobian_cost.py
 
-## measure-loop: issue 16's measurement in one run on a temporary clone (its own .venv,
-## then: make book from an empty _build/, make book after a prose-only edit, make test);
-## prints the three times and their ratios (about 10 min here)
+## measure-loop: issues 16 and 24's measurement in one run on a temporary clone (its own
+## .venv, then: the stock build, jupyter-book build --all with execute_notebooks: force,
+## from an empty _build/; make book from an empty _build/; make book after a prose-only
+## edit; make test); prints the times, their ratios to the stock build and the load
+## average (about 12 min here)
 measure-loop:
 	bash benchmarks/author_loop.sh
 

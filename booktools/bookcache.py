@@ -26,9 +26,10 @@ so this module adds two keys of its own:
     python -m booktools.bookcache done      # after a successful build: records its keys
     python -m booktools.bookcache key       # print the execution key
 
-``tests/test_notebooks.py`` stores the notebooks it executes into the same cache, under the
-same key (only when the key did not change while it ran), so the book build of
-``make test`` executes nothing that the tests already executed.
+``booktools/executor.py`` stores into the same cache, under the same key (only when the
+key did not change while it ran): ``make book`` executes the notebooks the cache lacks, in
+parallel, before jupyter-book reads them, and ``make test`` stores each notebook that nbval
+validated (the first run's executed copy), so its book build executes nothing.
 """
 
 from __future__ import annotations

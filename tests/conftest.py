@@ -24,8 +24,11 @@ def chapter_paths() -> list[Path]:
 
 
 def notebook_paths() -> list[Path]:
-    """Every notebook of the table of contents (the chapters and reference pages)."""
-    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
+    """Every notebook of the table of contents (the chapters and reference pages): the
+    notebooks that `make test` and `make book` execute (booktools/executor.py)."""
+    from booktools.executor import toc_notebooks
+
+    return toc_notebooks(ROOT)
 
 
 @pytest.fixture(scope="session")

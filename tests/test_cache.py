@@ -14,6 +14,7 @@ its own executions in a file next to it) in a temporary folder:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,12 +137,13 @@ def test_cross_document_glue_makes_a_notebook_edit_read_every_page(tmp_path):
     assert bookcache.prepare(book) == "--all"
 
 
-def test_the_notebook_tests_fill_the_cache_the_build_reads(tmp_path):
-    """A notebook executed by tests/test_notebooks.py is found by myst-nb's cache lookup
-    (same jupyter-cache hash), so `make test`'s book build does not execute it again."""
+def test_the_executor_fills_the_cache_the_build_reads(tmp_path):
+    """A notebook executed by booktools/executor.py (the first run of `make test`, the
+    parallel executions of `make book`) is found by myst-nb's cache lookup (same
+    jupyter-cache hash), so the build does not execute it again."""
     from jupyter_cache import get_cache
 
-    from .test_notebooks import run_notebook, store_in_cache
+    from booktools import executor
 
     book = mini_book(tmp_path / "book")
     key = bookcache.prepare_cache(book, log=lambda m: None)
@@ -149,14 +151,50 @@ def test_the_notebook_tests_fill_the_cache_the_build_reads(tmp_path):
     nb = nbformat.read(str(path), as_version=4)
     nb.cells[1].source = 'print("a cheap cell")'  # the hash does not depend on what runs
     nbformat.write(nb, str(path))
-    nb, _ = run_notebook(path)
-    assert store_in_cache(nb, path, 1.0, key=key, root=book)
+    assert executor.toc_notebooks(book) == [path]
+    assert executor.uncached([path], book) == [path]
+    [run] = executor.execute_all([path], root=book)
+    assert run.error is None and run.times["wall_s"] > 0
+    assert executor.store_in_cache(run.nb, path, 1.0, key=key, root=book)
+    assert executor.uncached([path], book) == []
     cache = get_cache(str(book / "_build" / ".jupyter_cache"))
     record = cache.match_cache_notebook(nbformat.read(str(path), as_version=4))
     assert record.uri == str(path)
     with open(book / "helpers" / "__init__.py", "a") as f:
         f.write("\n# an edit\n")
-    assert not store_in_cache(nb, path, 1.0, key=key, root=book)  # the key moved on
+    assert not executor.store_in_cache(run.nb, path, 1.0, key=key, root=book)  # the key moved on
+
+
+def test_make_books_executor_runs_what_the_cache_lacks_and_stops_on_a_raising_cell(
+        tmp_path, capsys):
+    """`python -m booktools.executor book`: two notebooks executed in parallel into the
+    cache, nothing on the next call; a raising cell fails it with the cell's traceback
+    and leaves that notebook out of the cache."""
+    from booktools import executor
+
+    book = mini_book(tmp_path / "book")
+    chapters = book / "chapters"
+    for name, source in [("mini", 'print("one")'), ("second", 'print("two")')]:
+        nb = nbformat.read(str(chapters / "mini.ipynb"), as_version=4)
+        nb.cells[1].source = source
+        nbformat.write(nb, str(chapters / f"{name}.ipynb"))
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    toc["parts"][0]["chapters"].append({"file": "chapters/second"})
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc))
+    bookcache.prepare_cache(book, log=lambda m: None)
+    assert executor.book(book) == 0
+    assert "executing 2 notebook(s), 2 at a time" in capsys.readouterr().err
+    assert executor.uncached(executor.toc_notebooks(book), book) == []
+    assert executor.book(book) == 0 and capsys.readouterr().err == ""  # nothing to run
+
+    nb = nbformat.read(str(chapters / "second.ipynb"), as_version=4)
+    nb.cells[1].source = 'def f():\n    return 1 / 0\nf()'
+    nbformat.write(nb, str(chapters / "second.ipynb"))
+    assert executor.book(book) == 1
+    err = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err)
+    assert "chapters/second.ipynb: Cell 0 (cell index 1) raised ZeroDivisionError" in err
+    assert "return 1 / 0" in err
+    assert executor.uncached(executor.toc_notebooks(book), book) == [chapters / "second.ipynb"]
 
 
 # ------------------------------------------------------------- the real build (envs)
