@@ -31,7 +31,8 @@ import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTATION = ROOT / "reference" / "notation.ipynb"
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = (sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+            + sorted((ROOT / "chapters").glob("appendix_*.ipynb")))
 LAYOUT_SENTENCE = ("a gradient has the shape of its variable; the numerator-layout "
                    "Jacobian row holds the same numbers")
 HELPERS_WITH_SHAPES = ["linear", "linear_vjp", "nn_linear_vjp", "relu_vjp",
