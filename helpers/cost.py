@@ -31,6 +31,7 @@ effects.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import statistics
@@ -541,11 +542,14 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     """The CPU allocator's peak during ``fn()``, measured, and ``fn()``'s result.
 
     PyTorch's profiler (``profile_memory=True``) records one event per allocation and
-    per free made through PyTorch's CPU allocator, with its size (negative for a
-    free). Summed in time order they give the bytes allocated since the call began; the
-    peak of that running sum is returned. Tensors that existed before the call (the
-    layer's ``X``, ``W``, ``G``) are not counted; the result, still alive when the call
-    returns, is. Buffers the BLAS library allocates on its own (outside PyTorch's
+    per free made through PyTorch's CPU allocator, with its address and size. Summed in
+    time order they give the bytes allocated since the call began; the peak of that running
+    sum is returned. Tensors that existed before the call (the layer's ``X``, ``W``, ``G``)
+    are not counted, and neither is their release during the call: only the release of a
+    block allocated during the call lowers the sum. (The profiler remembers the sizes of
+    blocks it saw in earlier sessions by address; a block made outside profiling at a reused
+    address would otherwise be "freed" with a stale size, and the peak would change from run
+    to run.) The result, still alive when the call returns, is counted. Buffers the BLAS library allocates on its own (outside PyTorch's
     allocator) are not seen. Deterministic: it counts bytes, not pages, so unlike a
     process's peak resident memory it does not depend on the allocator's caching or on
     the operating system.
@@ -554,7 +558,9 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     (``torch.autograd._enable_profiler``, ``experimental_event_tree``), skipping the
     costly construction of the profiler's event tables; checked on the pinned torch
     version by ``tests/test_cost.py``. The profiler's C++ start/stop log lines, written
-    to file descriptor 2, are silenced during the call.
+    to file descriptor 2, are silenced during the call. Python's cyclic garbage collector
+    is paused during the call, so that no collection releases memory at an unpredictable
+    moment.
 
     Parameters
     ----------
@@ -573,25 +579,36 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False,
                             _ExperimentalConfig())
     activities = {ProfilerActivity.CPU}
-    with _quiet_stderr_fd():
-        _prepare_profiler(config, activities)
-        _enable_profiler(config, activities)
-        try:
-            out = fn()
-        finally:
-            result = _disable_profiler()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _quiet_stderr_fd():
+            _prepare_profiler(config, activities)
+            _enable_profiler(config, activities)
+            try:
+                out = fn()
+            finally:
+                result = _disable_profiler()
+    finally:
+        if was_enabled:
+            gc.enable()
     events = []
     stack = list(result.experimental_event_tree())
     while stack:
         e = stack.pop()
         if e.typed[0] == _EventType.Allocation and str(e.typed[1].device) == "cpu":
-            events.append((e.start_time_ns, e.typed[1].alloc_size))
+            events.append((e.start_time_ns, e.typed[1].alloc_size, e.typed[1].ptr))
         stack.extend(e.children)
     events.sort(key=lambda ev: ev[0])
     current = peak = 0
-    for _, size in events:
-        current += size
-        peak = max(peak, current)
+    live: dict[int, int] = {}           # address -> size of the blocks allocated in the call
+    for _, size, ptr in events:
+        if size > 0:
+            live[ptr] = size
+            current += size
+            peak = max(peak, current)
+        elif ptr in live:               # a block of the call released; others are not ours
+            current -= live.pop(ptr)
     return peak, out
 
 

@@ -291,6 +291,26 @@ def test_peak_bytes_sees_temporaries_and_the_result():
     assert peak_rev >= 1.9 * jacobian_bytes(N, D, M, 4) and J.shape == (N, M, N, D)
 
 
+def test_peak_bytes_counts_only_the_calls_own_blocks():
+    """Releasing, during the call, a block made before it must not lower the sum. The
+    profiler remembers sizes by address from earlier sessions, so a block made outside
+    profiling at a reused address was once "freed" with a stale size (chapter 6's
+    checkpointing peaks changed from run to run)."""
+    import gc
+
+    for _ in range(5):
+        keep = peak_bytes(lambda: torch.ones(1000, dtype=torch.float64))[1]  # seen by the profiler
+        del keep                                # freed outside it: a stale entry for its address
+        olds = [torch.ones(1000, dtype=torch.float64) for _ in range(8)]    # may reuse the address
+
+        def release_then_allocate():
+            olds.clear()                        # blocks made before the call: not its memory
+            return torch.ones(1000, dtype=torch.float64)
+
+        assert peak_bytes(release_then_allocate)[0] == 8000
+    assert peak_bytes(lambda: gc.isenabled())[1] is False and gc.isenabled()
+
+
 def test_saved_for_backward_linear_and_mlp():
     from helpers.mlp import init_mlp, mlp_forward
     N, D, M = 5, 3, 4
