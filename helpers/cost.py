@@ -686,7 +686,7 @@ MAX_SLOPE_DEVIATION = 0.5
 
 
 def fit_method(rows: Sequence[dict], quantity: str = "seconds"):
-    """The book's one rule for fitting a method's slope (chapter 6 and the benchmark).
+    """The book's one rule for fitting a method's slope (chapter 6's appendix and the benchmark).
 
     Keep the rows whose work per matrix-product call, ``method_flops / method_calls``,
     is at least :data:`MIN_FLOPS_PER_CALL`; fit only if at least :data:`MIN_FIT_POINTS`
