@@ -1,7 +1,7 @@
 """Benchmark: what building the explicit Jacobian of a linear layer costs, against a VJP.
 
 Run by ``make bench`` (or ``.venv/bin/python benchmarks/jacobian_cost.py``). The same
-measurements as chapter 6, over a larger sweep, with the functions of
+measurements as chapter 6 and its appendix, over a larger sweep, with the functions of
 :mod:`helpers.cost` (so the chapter and the benchmark use one definition of each
 quantity and one fitting rule):
 

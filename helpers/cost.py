@@ -1,6 +1,7 @@
 """Measuring what an explicit Jacobian costs, compared with a vector-Jacobian product.
 
-Chapter 6 (the cost chapter) and ``benchmarks/jacobian_cost.py`` share these
+Chapter 6 (the cost chapter), its appendix (``chapters/appendix_measuring_cost.ipynb``:
+the sweep, the fits, the profiler) and ``benchmarks/jacobian_cost.py`` share these
 functions, so that the book and the benchmark measure the same thing in the same way:
 
 - :func:`layer_shape` puts a linear layer on a *ray* ``(N, D, M) = (s, r s, r s)``, so
@@ -15,7 +16,9 @@ functions, so that the book and the benchmark measure the same thing in the same
 - :func:`peak_bytes` measures the CPU allocator's peak during a call (PyTorch's
   profiler, memory events), :func:`saved_for_backward` the tensors autograd saves;
 - :func:`method_flops` is the exact FLOP count of each method (checked against
-  :class:`torch.utils.flop_counter.FlopCounterMode` in the tests and in chapter 6);
+  :class:`torch.utils.flop_counter.FlopCounterMode` in the tests and in chapter 6); the
+  count for ``jacfwd`` includes :data:`JACFWD_ZERO_PRODUCTS`, a PyTorch artefact verified on
+  torch :data:`JACFWD_VERIFIED_TORCH`;
 - :func:`fit_power_law` fits ``y = c x**slope`` on log-log axes with the slope's
   standard error; :func:`fit_method` applies the book's one rule for when a fit is
   supported, and :func:`extrapolate_seconds` extrapolates only a fit within
@@ -28,6 +31,7 @@ effects.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import statistics
@@ -44,6 +48,8 @@ from .layers import linear_vjp
 from .shapes import as_tensor, check_shape, fmt_shape
 
 __all__ = [
+    "JACFWD_VERIFIED_TORCH",
+    "JACFWD_ZERO_PRODUCTS",
     "MAX_SLOPE_DEVIATION",
     "MIN_FIT_POINTS",
     "MIN_FIT_SPAN",
@@ -83,6 +89,16 @@ __all__ = [
 #: ``N D M`` multiply-adds each (slope 5); the VJP does ``2 N D M`` multiply-adds (slope 3)
 #: and reads and writes ``N M + 2 N D + 2 D M + M`` numbers (:func:`vjp_bytes`; slope 2).
 RAY_SLOPES = {"jacobian_bytes": 4, "jacobian_time": 5, "vjp_bytes": 2, "vjp_time": 3}
+
+#: Products of the forward pass's size, ``(N, D) x (D, M)``, that ``torch.func.jacfwd`` spends on
+#: the zero tangent of ``W`` when it differentiates ``X @ W + b`` with respect to ``X`` only:
+#: PyTorch's forward-mode rule for ``mm`` evaluates both terms of ``d(XW) = dX W + X dW``, the
+#: second with a materialized zero ``dW``. A PyTorch artefact, not a cost of forward mode (which
+#: needs ``dX W`` only); counted on the torch version :data:`JACFWD_VERIFIED_TORCH` (the book's
+#: pin) by ``tests/test_cost.py`` and chapter 6, whose asserts fail on a version that changes it.
+JACFWD_ZERO_PRODUCTS = 1
+#: The torch version (major.minor) on which :data:`JACFWD_ZERO_PRODUCTS` was counted.
+JACFWD_VERIFIED_TORCH = "2.13"
 
 #: Okabe-Ito colours, distinguishable with the common forms of colour blindness.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
@@ -419,10 +435,11 @@ def method_flops(name: str, N: int, D: int, M: int) -> int:
 
     - ``"helpers.jacobian"``: the forward pass ``2NDM`` plus ``NM`` VJPs of ``2NDM``;
     - ``"jacrev"``: the forward pass plus one batched product, ``2 N**2 D M**2``;
-    - ``"jacfwd"``: one batched product ``2 N**2 D**2 M`` plus two products of the
-      forward pass's size: the forward pass itself and the product rule's term
-      ``X @ dW`` with the zero tangent ``dW`` of ``W`` (PyTorch's forward rule for ``mm``
-      evaluates both terms of ``d(XW) = dX W + X dW``);
+    - ``"jacfwd"``: one batched product ``2 N**2 D**2 M``, the forward pass itself, and
+      :data:`JACFWD_ZERO_PRODUCTS` more products of the forward pass's size: the product
+      rule's term ``X @ dW`` with the zero tangent ``dW`` of ``W``, a PyTorch artefact
+      (its forward rule for ``mm`` evaluates both terms of ``d(XW) = dX W + X dW``),
+      counted on torch :data:`JACFWD_VERIFIED_TORCH`;
     - ``"closed-form VJP"``, ``"autograd backward"``: ``G @ W.T`` and ``X.T @ G``, ``4NDM``.
 
     Parameters
@@ -441,7 +458,7 @@ def method_flops(name: str, N: int, D: int, M: int) -> int:
     layer = 2 * N * D * M
     counts = {"helpers.jacobian": layer + N * M * layer,
               "jacrev": layer + 2 * N**2 * D * M**2,
-              "jacfwd": 2 * layer + 2 * N**2 * D**2 * M,
+              "jacfwd": (1 + JACFWD_ZERO_PRODUCTS) * layer + 2 * N**2 * D**2 * M,
               "closed-form VJP": 2 * layer,
               "autograd backward": 2 * layer}
     if name not in counts:
@@ -463,7 +480,7 @@ def method_calls(name: str, N: int, D: int, M: int) -> int:
     -------
     int
     """
-    calls = {"helpers.jacobian": N * M + 1, "jacrev": 2, "jacfwd": 3,
+    calls = {"helpers.jacobian": N * M + 1, "jacrev": 2, "jacfwd": 2 + JACFWD_ZERO_PRODUCTS,
              "closed-form VJP": 2, "autograd backward": 2}
     if name not in calls:
         raise ValueError(f"method_calls: unknown method {name!r}, expected one of {list(calls)}")
@@ -525,11 +542,14 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     """The CPU allocator's peak during ``fn()``, measured, and ``fn()``'s result.
 
     PyTorch's profiler (``profile_memory=True``) records one event per allocation and
-    per free made through PyTorch's CPU allocator, with its size (negative for a
-    free). Summed in time order they give the bytes allocated since the call began; the
-    peak of that running sum is returned. Tensors that existed before the call (the
-    layer's ``X``, ``W``, ``G``) are not counted; the result, still alive when the call
-    returns, is. Buffers the BLAS library allocates on its own (outside PyTorch's
+    per free made through PyTorch's CPU allocator, with its address and size. Summed in
+    time order they give the bytes allocated since the call began; the peak of that running
+    sum is returned. Tensors that existed before the call (the layer's ``X``, ``W``, ``G``)
+    are not counted, and neither is their release during the call: only the release of a
+    block allocated during the call lowers the sum. (The profiler remembers the sizes of
+    blocks it saw in earlier sessions by address; a block made outside profiling at a reused
+    address would otherwise be "freed" with a stale size, and the peak would change from run
+    to run.) The result, still alive when the call returns, is counted. Buffers the BLAS library allocates on its own (outside PyTorch's
     allocator) are not seen. Deterministic: it counts bytes, not pages, so unlike a
     process's peak resident memory it does not depend on the allocator's caching or on
     the operating system.
@@ -538,7 +558,9 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     (``torch.autograd._enable_profiler``, ``experimental_event_tree``), skipping the
     costly construction of the profiler's event tables; checked on the pinned torch
     version by ``tests/test_cost.py``. The profiler's C++ start/stop log lines, written
-    to file descriptor 2, are silenced during the call.
+    to file descriptor 2, are silenced during the call. Python's cyclic garbage collector
+    is paused during the call, so that no collection releases memory at an unpredictable
+    moment.
 
     Parameters
     ----------
@@ -557,25 +579,36 @@ def peak_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     config = ProfilerConfig(ProfilerState.KINETO, False, True, False, False, False,
                             _ExperimentalConfig())
     activities = {ProfilerActivity.CPU}
-    with _quiet_stderr_fd():
-        _prepare_profiler(config, activities)
-        _enable_profiler(config, activities)
-        try:
-            out = fn()
-        finally:
-            result = _disable_profiler()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _quiet_stderr_fd():
+            _prepare_profiler(config, activities)
+            _enable_profiler(config, activities)
+            try:
+                out = fn()
+            finally:
+                result = _disable_profiler()
+    finally:
+        if was_enabled:
+            gc.enable()
     events = []
     stack = list(result.experimental_event_tree())
     while stack:
         e = stack.pop()
         if e.typed[0] == _EventType.Allocation and str(e.typed[1].device) == "cpu":
-            events.append((e.start_time_ns, e.typed[1].alloc_size))
+            events.append((e.start_time_ns, e.typed[1].alloc_size, e.typed[1].ptr))
         stack.extend(e.children)
     events.sort(key=lambda ev: ev[0])
     current = peak = 0
-    for _, size in events:
-        current += size
-        peak = max(peak, current)
+    live: dict[int, int] = {}           # address -> size of the blocks allocated in the call
+    for _, size, ptr in events:
+        if size > 0:
+            live[ptr] = size
+            current += size
+            peak = max(peak, current)
+        elif ptr in live:               # a block of the call released; others are not ours
+            current -= live.pop(ptr)
     return peak, out
 
 
@@ -653,7 +686,7 @@ MAX_SLOPE_DEVIATION = 0.5
 
 
 def fit_method(rows: Sequence[dict], quantity: str = "seconds"):
-    """The book's one rule for fitting a method's slope (chapter 6 and the benchmark).
+    """The book's one rule for fitting a method's slope (chapter 6's appendix and the benchmark).
 
     Keep the rows whose work per matrix-product call, ``method_flops / method_calls``,
     is at least :data:`MIN_FLOPS_PER_CALL`; fit only if at least :data:`MIN_FIT_POINTS`
@@ -974,8 +1007,8 @@ def plot_sweep(rows: Sequence[dict], quantity: str = "seconds", ax=None, *,
         ax.plot(xs, ys, markers[i % len(markers)], color=colour, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("scale s   (N, D, M) = (s, 64 s, 64 s)" if rows and rows[0]["D"] == 64 * rows[0]["s"]
-                  else "scale s")
+    ax.set_xlabel("batch size N on the ray (N, D, M) = (N, 64 N, 64 N)"
+                  if rows and rows[0]["D"] == 64 * rows[0]["s"] else "scale s (the batch size N)")
     ax.set_ylabel({"seconds": "median time (s)", "bytes": "bytes (formula)",
                    "peak": "measured peak bytes"}[quantity])
     ax.legend(fontsize=8, frameon=False)

@@ -14,6 +14,8 @@ from helpers import jacobian, linear_vjp
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.cost import (
+    JACFWD_VERIFIED_TORCH,
+    JACFWD_ZERO_PRODUCTS,
     MIN_FLOPS_PER_CALL,
     PowerLaw,
     checked_jacobian_bytes,
@@ -255,9 +257,18 @@ def test_method_flops_match_the_flop_counter(shape):
 
 
 def test_jacfwd_extra_products_are_forward_and_zero_tangent():
+    """The zero-tangent product is a PyTorch artefact, counted on the pinned version: this
+    test (with chapter 6's asserts) is what ties JACFWD_ZERO_PRODUCTS to that version."""
+    assert torch.__version__.startswith(JACFWD_VERIFIED_TORCH + "."), (
+        f"JACFWD_ZERO_PRODUCTS was counted on torch {JACFWD_VERIFIED_TORCH}, this is "
+        f"{torch.__version__}: recount it (this test and chapter 6 show how)")
     X, W, b, G = make_layer(3, 4, 2, dtype=torch.float64)
     shapes = matmul_shapes(lambda: torch.func.jacfwd(lambda X_: X_ @ W + b)(X))
-    assert shapes.count(((3, 4), (4, 2))) == 2 and ((3 * 12, 4), (4, 2)) in shapes
+    assert shapes.count(((3, 4), (4, 2))) == 1 + JACFWD_ZERO_PRODUCTS
+    assert ((3 * 12, 4), (4, 2)) in shapes
+    # the artefact is the zero tangent of W: forward mode itself needs dX W only
+    _, tangent = torch.func.jvp(lambda X_: X_ @ W + b, (X,), (torch.ones_like(X),))
+    torch.testing.assert_close(tangent, torch.ones_like(X) @ W)
 
 
 def test_peak_bytes_sees_temporaries_and_the_result():
@@ -278,6 +289,26 @@ def test_peak_bytes_sees_temporaries_and_the_result():
     peak_rev, J = peak_bytes(lambda: torch.func.jacrev(lambda X_: X_ @ W + b)(X))
     # jacrev holds the one-hot basis (N M x N M) and the Jacobian (N M x N D) at once
     assert peak_rev >= 1.9 * jacobian_bytes(N, D, M, 4) and J.shape == (N, M, N, D)
+
+
+def test_peak_bytes_counts_only_the_calls_own_blocks():
+    """Releasing, during the call, a block made before it must not lower the sum. The
+    profiler remembers sizes by address from earlier sessions, so a block made outside
+    profiling at a reused address was once "freed" with a stale size (chapter 6's
+    checkpointing peaks changed from run to run)."""
+    import gc
+
+    for _ in range(5):
+        keep = peak_bytes(lambda: torch.ones(1000, dtype=torch.float64))[1]  # seen by the profiler
+        del keep                                # freed outside it: a stale entry for its address
+        olds = [torch.ones(1000, dtype=torch.float64) for _ in range(8)]    # may reuse the address
+
+        def release_then_allocate():
+            olds.clear()                        # blocks made before the call: not its memory
+            return torch.ones(1000, dtype=torch.float64)
+
+        assert peak_bytes(release_then_allocate)[0] == 8000
+    assert peak_bytes(lambda: gc.isenabled())[1] is False and gc.isenabled()
 
 
 def test_saved_for_backward_linear_and_mlp():
