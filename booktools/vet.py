@@ -30,7 +30,7 @@ import ast
 import builtins
 import re
 
-__all__ = ["Rejected", "extract", "find_cell", "vet"]
+__all__ = ["FORBIDDEN_SYNTAX", "Rejected", "extract", "find_cell", "vet"]
 
 #: builtins a cell may use (no getattr/eval/open/...: see the module docstring)
 SAFE_BUILTINS = {
@@ -299,3 +299,70 @@ def vet(code: str, *, func: str, policy, reference_names: set[str],
             pass
         elif isinstance(node, ast.keyword) and node.arg and node.arg.startswith("__"):
             raise Rejected(f"line {line}: the keyword `{node.arg}`, which the grader cannot vet")
+    _allowlist(tree, policy)  # after the denylist, whose diagnoses are more specific
+
+
+# ------------------------------------------------------------------ the allowlist pass
+
+#: syntax no exercise's cell may use: ``match`` destructures objects by attribute name
+#: (``case object(autograd=...)``) past any name check; classes, generators and async
+#: code reach frames, descriptors and library code (``type("F", (Base,), {...})``)
+FORBIDDEN_SYNTAX = {
+    "Match": "`match`", "ClassDef": "a class", "AsyncFunctionDef": "async code",
+    "Await": "async code", "AsyncFor": "async code", "AsyncWith": "async code",
+    "Yield": "a generator (`yield`)", "YieldFrom": "a generator (`yield from`)",
+    "Global": "`global`", "Nonlocal": "`nonlocal`", "TryStar": "`except*`",
+}
+#: names a cell may import from the always-allowed modules (besides the policy's allowlist)
+IMPORTABLE = {
+    "__future__": {"annotations"},
+    "typing": {"Tuple", "List", "Optional", "Callable", "Sequence", "Union", "Any", "Dict"},
+    "math": {n for n in dir(__import__("math")) if not n.startswith("_")},
+    "functools": {"reduce"},
+    "itertools": {"product", "combinations", "permutations", "chain", "accumulate"},
+    "numbers": {"Number", "Real"},
+}
+_MATH = IMPORTABLE["math"]
+
+
+def _allowlist(tree: ast.Module, policy) -> None:
+    """Reject syntax outside the allowed node types and every attribute or imported name
+    outside ``policy.allowed()`` (the exercise's allowlist), naming it and what is allowed."""
+    if getattr(policy, "allow", None) is None:
+        return  # an exercise without an allowlist: only the denylist below applies
+    allowed = set(policy.allowed()) | _MATH
+    if "torch" in policy.modules:
+        allowed.add("torch")
+    what = policy.allow_text()
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        kind = type(node).__name__
+        if kind in FORBIDDEN_SYNTAX:
+            raise Rejected(f"line {line}: it uses {FORBIDDEN_SYNTAX[kind]}, which no exercise "
+                           f"allows (write the function with plain statements); this "
+                           f"exercise allows {what}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "type" and len(node.args) != 1:
+            raise Rejected(f"line {line}: it calls `type` with {len(node.args)} arguments "
+                           f"(building a class), which no exercise allows")
+        if isinstance(node, ast.Attribute) and node.attr not in allowed:
+            raise Rejected(f"line {line}: it uses `.{node.attr}`, which is not on this "
+                           f"exercise's allowlist; it allows {what}")
+        if isinstance(node, ast.ImportFrom) and not node.level:
+            ok = IMPORTABLE.get(node.module or "", set()) | allowed
+            for a in node.names:
+                if a.name != "*" and a.name not in ok and not (
+                        a.name in FORBIDDEN_NAMES_HINT):
+                    raise Rejected(f"line {line}: it imports `{a.name}` from "
+                                   f"`{node.module}`, which is not on this exercise's "
+                                   f"allowlist; it allows {what}")
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                for part in a.name.split(".")[1:]:
+                    if part not in allowed:
+                        raise Rejected(f"line {line}: it imports `{a.name}`: `{part}` is not "
+                                       f"on this exercise's allowlist; it allows {what}")
+
+
+#: imported names left to the denylist's own (more specific) diagnosis
+FORBIDDEN_NAMES_HINT = AUTOGRAD | JACOBIAN_TOOLS | UNVETTABLE

@@ -47,7 +47,7 @@ check_jacobian = register(
     Exercise("ex-jacobian-builder", "my_jacobian", "03_jacobian", "check_jacobian",
              ("f", "x"), _cases_jacobian, _judge_jacobian,
              "5 random functions from (D,) to (M,), with M = 1 and D = 1", seed=3,
-             policy=Policy(autograd=True,
+             policy=Policy(autograd=True, allow=("@tensor", "autograd", "grad", "backward", "requires_grad_", "requires_grad"),
                            forbidden=("jacobian", "jacrev", "jacfwd", "vjp", "jvp", "hessian",
                                       "hvp", "vhp", "functional", "func", "vmap"),
                            text="build the Jacobian from torch.autograd.grad (or .backward) "

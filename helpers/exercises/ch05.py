@@ -86,7 +86,7 @@ check_linear_vjp = register(
     Exercise("ex-linear-vjp", "my_linear_vjp", "05_linear_layer", "check_linear_vjp",
              ("G", "X", "W"), lambda s: _cases_linear(s, lambda D, M: (D, M), "W"),
              _judge_linear, "8 random shapes (N, D, M), N = 1, M = 1 and leading dims (*, D)",
-             seed=5, policy=Policy(), reference="linear_vjp"),
+             seed=5, policy=Policy(allow=("@tensor",)), reference="linear_vjp"),
     doc="""\
 Check ``fn(G, X, W) -> (dX, dW, db)`` against :func:`helpers.linear_vjp` (chapter 5).
 
@@ -102,7 +102,7 @@ check_nn_linear_vjp = register(
     Exercise("ex-linear-nn-vjp", "my_nn_linear_vjp", "05_linear_layer", "check_nn_linear_vjp",
              ("G", "X", "weight"), lambda s: _cases_linear(s, lambda D, M: (M, D), "weight"),
              _judge_nn_linear, "8 random shapes (N, D, M), N = 1, M = 1 and leading dims (*, D)",
-             seed=6, policy=Policy(), reference="nn_linear_vjp"),
+             seed=6, policy=Policy(allow=("@tensor",)), reference="nn_linear_vjp"),
     doc="""\
 Check ``fn(G, X, weight)`` against :func:`helpers.nn_linear_vjp` (chapter 5).
 

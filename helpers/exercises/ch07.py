@@ -166,7 +166,7 @@ check_residual_mlp_backward = register(
     Exercise(LABEL, "my_residual_mlp_backward", "07_mlp", "check_residual_mlp_backward",
              ARGS, _cases_residual, _judge_residual,
              "6 random shapes (N, D, H, C) with lam from 0 to 0.3, N = 1 and C = 1",
-             seed=7, policy=Policy(), reference="residual_mlp_backward"),
+             seed=7, policy=Policy(allow=("@tensor",)), reference="residual_mlp_backward"),
     doc="""\
 Check ``fn(dZ3, X, W1, b1, W2, b2, W3, b3, lam)`` against
 :func:`helpers.residual_mlp_backward` (chapter 7).

@@ -362,7 +362,7 @@ check_conv1d_vjp = register(
              ("G", "X", "weight", "stride", "padding"), _cases_conv1d, _judge_conv1d,
              "7 random shapes with strides 1 to 3 and paddings 0 to 2, with N = 1, "
              "C_in = C_out = 1, input entries in no window and K = L_in + 2 padding", seed=8,
-             policy=Policy(forbidden=("conv1d", "conv_transpose1d", "Conv1d", "ConvTranspose1d",
+             policy=Policy(allow=("@tensor",), forbidden=("conv1d", "conv_transpose1d", "Conv1d", "ConvTranspose1d",
                                       "convolution", "conv2d", "conv_transpose2d", "conv3d",
                                       "conv_tbc"),
                            text=CONV_TEXT),
@@ -387,7 +387,7 @@ check_layer_norm_vjp = register(
              "check_layer_norm_vjp", ("G", "X", "gamma", "eps"), _cases_layer_norm,
              _judge_layer_norm, "6 random shapes, with N = 1, D = 1, leading dims, eps "
              "passed in and rows of tiny variance", seed=9,
-             policy=Policy(forbidden=("layer_norm", "LayerNorm", "batch_norm", "group_norm"),
+             policy=Policy(allow=("@tensor",), forbidden=("layer_norm", "LayerNorm", "batch_norm", "group_norm"),
                            text="your function may not call the book's helpers, "
                                 "layer_norm / nn.LayerNorm, torch.autograd, torch.func or "
                                 ".backward()"),
@@ -410,7 +410,7 @@ check_batch_norm_vjp = register(
              "check_batch_norm_vjp", ("G", "X", "gamma", "eps"), _cases_batch_norm,
              _judge_batch_norm, "7 random shapes, (N, D) and (N, D, L_in), with N = 2, "
              "N = 1 with positions, eps passed in and features of tiny variance", seed=11,
-             policy=Policy(forbidden=("batch_norm", "BatchNorm1d", "BatchNorm2d", "layer_norm",
+             policy=Policy(allow=("@tensor",), forbidden=("batch_norm", "BatchNorm1d", "BatchNorm2d", "layer_norm",
                                       "LayerNorm", "group_norm", "GroupNorm", "instance_norm",
                                       "native_batch_norm"),
                            text="your function may use tensor arithmetic, mean, sum, sqrt, "
@@ -439,7 +439,7 @@ check_attention_vjp = register(
              "check_attention_vjp", ("G", "Q", "U", "V"), _cases_attention, _judge_attention,
              "5 random shapes, with a single query, leading dims and as many queries as "
              "keys", seed=10,
-             policy=Policy(forbidden=("scaled_dot_product_attention", "MultiheadAttention",
+             policy=Policy(allow=("@tensor",), forbidden=("scaled_dot_product_attention", "MultiheadAttention",
                                       "multi_head_attention_forward"),
                            text="your function may use tensor arithmetic, @, transpose, "
                                 "softmax, sum and sqrt; not the book's helpers, "

@@ -29,7 +29,7 @@ from ..harness import run_case
 from ..shapes import fmt_shape
 
 __all__ = ["CHECKERS", "EXERCISES", "F64", "M1", "N1", "SHAPES", "BadRecord", "Exercise",
-           "Opaque", "Policy", "Variant", "case", "close", "generator", "isclose", "rand", "register", "shapes",
+           "Opaque", "Policy", "TENSOR_BASICS", "Variant", "case", "close", "generator", "isclose", "rand", "register", "shapes",
            "tname", "unpack", "validate_record", "verdict"]
 
 F64 = torch.float64
@@ -55,6 +55,50 @@ class Policy:
     forbidden: tuple[str, ...] = ()
     text: str = ("your function may not call the book's helpers, nor use torch.autograd, "
                  "torch.func or .backward()")
+    #: the ALLOWLIST: the attribute names (``X.T``, ``torch.sum``) and imported names the
+    #: cell may reach; ``"@tensor"`` stands for :data:`TENSOR_BASICS`. ``None`` = not
+    #: declared (every exercise of the book declares one: tests/test_grade_policy.py)
+    allow: tuple[str, ...] | None = None
+    #: whether finite differences (calling a given function at shifted points) are allowed;
+    #: enforced at run time by the guard's forward-call budget where the case passes a function
+    finite_differences: bool = False
+
+    def allowed(self) -> frozenset[str]:
+        """The allowlist with ``"@tensor"`` expanded (empty when none is declared)."""
+        out = set()
+        for name in self.allow or ():
+            out |= TENSOR_BASICS if name == "@tensor" else {name}
+        return frozenset(out - set(self.forbidden))
+
+    def allow_text(self) -> str:
+        extra = sorted(set(self.allow or ()) - {"@tensor"})
+        base = "tensor arithmetic and shapes (@, +, *, .T, reshape, sum, ...)" \
+            if "@tensor" in (self.allow or ()) else "plain Python"
+        return base + (", and " + ", ".join(extra) if extra else "")
+
+
+#: what every tensor exercise may reach: arithmetic, shapes, reductions, creation,
+#: elementwise functions (no autograd, no torch.func, no modules, optimisers or library
+#: code that runs autograd inside: ``nn.Linear``, ``optim``, ``distributions``, ``nn.grad``)
+TENSOR_BASICS = frozenset({
+    "T", "mT", "shape", "ndim", "dtype", "device", "size", "dim", "numel", "item", "tolist",
+    "reshape", "view", "view_as", "transpose", "permute", "t", "flatten", "unflatten",
+    "squeeze", "unsqueeze", "expand", "expand_as", "contiguous", "clone", "detach",
+    "flip", "roll", "narrow", "select", "split", "chunk", "unbind", "repeat", "tile",
+    "sum", "mean", "var", "std", "prod", "cumsum", "max", "min", "amax", "amin",
+    "argmax", "argmin", "values", "indices", "norm", "matmul", "mm", "bmm", "mv", "dot",
+    "outer", "einsum", "tensordot", "linear", "pad", "exp", "log", "log1p", "expm1",
+    "sqrt", "rsqrt", "abs", "sign", "tanh", "sigmoid", "relu", "softmax", "square", "pow",
+    "clamp", "clamp_min", "clip", "where", "maximum", "minimum", "add", "sub", "mul", "div",
+    "neg", "reciprocal", "sin", "cos", "eq", "ne", "gt", "lt", "ge", "le", "float", "double",
+    "to", "type_as", "new_zeros", "new_ones", "zeros", "zeros_like", "ones", "ones_like",
+    "full", "full_like", "empty_like", "eye", "arange", "linspace", "tensor", "as_tensor",
+    "stack", "cat", "concat", "hstack", "vstack", "diag", "diagonal", "diag_embed", "tril",
+    "triu", "float64", "float32", "int64", "long", "bool", "nn", "functional", "append",
+    "extend", "items", "keys", "pi", "inf", "allclose", "isclose", "isfinite", "copy_",
+    "fill_", "zero_", "index_add_", "scatter_add_", "gather", "index_select",
+    "masked_fill", "nonzero", "all", "any",
+})
 
 
 @dataclass(frozen=True)

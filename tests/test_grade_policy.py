@@ -1,0 +1,105 @@
+"""Issue 23, what a submission may call: every exercise declares an allowlist, and the
+static pass rejects determined-student spellings while the book's solutions pass."""
+
+import pytest
+
+LINEAR_OK = ("def my_linear_vjp(G, X, W):\n    G2 = G.reshape(-1, G.shape[-1])\n"
+             "    return (G @ W.T, X.reshape(-1, X.shape[-1]).T @ G2, G2.sum(0))\n")
+
+#: hostile spellings of ex-linear-vjp (issue 23's families 1), each must be rejected
+CHEATS = [
+    "def my_linear_vjp(G, X, W):\n    match torch:\n        case object(autograd=object(grad=g)):\n"
+    "            return g\n",
+    "import typing\ndef my_linear_vjp(G, X, W):\n    return typing.operator.attrgetter('autograd.grad')(torch)\n",
+    "from operator import methodcaller\ndef my_linear_vjp(G, X, W):\n    return methodcaller('backward', G)\n",
+    "from functools import update_wrapper\ndef my_linear_vjp(G, X, W):\n    return update_wrapper\n",
+    "from functools import cached_property\ndef my_linear_vjp(G, X, W):\n    return cached_property\n",
+    "def my_linear_vjp(G, X, W):\n    F = type('F', (torch.distributions.ExponentialFamily,), {})\n    return F\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.distributions.Normal(0, 1).entropy()\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.nn.grad.conv1d_input(X, W, G)\n",
+    "def my_linear_vjp(G, X, W):\n    lin = torch.nn.Linear(3, 4)\n    opt = torch.optim.SGD(lin.parameters(), lr=1)\n    return opt\n",
+    "def my_linear_vjp(G, X, W):\n    W = torch.nn.Parameter(W)\n    return W\n",
+    "def my_linear_vjp(G, X, W):\n    return W.data\n",
+    "def my_linear_vjp(G, X, W):\n    (X @ W).backward(G)\n    return X\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.autograd.grad(X @ W, X, G)\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.func.vjp(lambda x: x @ W, X)\n",
+    "import importlib\ndef my_linear_vjp(G, X, W):\n    return importlib\n",
+    "def my_linear_vjp(G, X, W):\n    return getattr(X, 'back' + 'ward')(G)\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.ops.aten.convolution_backward\n",
+    "class A:\n    pass\ndef my_linear_vjp(G, X, W):\n    return A\n",
+    "def my_linear_vjp(G, X, W):\n    yield X\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.inference_mode(False)\n",
+    "def my_linear_vjp(G, X, W):\n    return X.grad_fn\n",
+    "def my_linear_vjp(G, X, W):\n    return X.requires_grad_()\n",
+    "import torch.nn.grad as g\ndef my_linear_vjp(G, X, W):\n    return g\n",
+    "from torch.distributions import Normal\ndef my_linear_vjp(G, X, W):\n    return Normal\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.overrides\n",
+    "def my_linear_vjp(G, X, W):\n    return torch.utils.checkpoint\n",
+]
+
+HONEST = [
+    LINEAR_OK,
+    "import torch.nn.functional as F\nfrom typing import Tuple\n"
+    "def my_linear_vjp(G, X, W) -> Tuple:\n    return G @ W.T, F.linear(X.T, G.T), G.sum(0)\n",
+    "def _h(a):\n    return a\n".replace("_h", "helper") + "def my_linear_vjp(G, X, W):\n"
+    "    return torch.einsum('nm,dm->nd', G, W), torch.einsum('nd,nm->dm', X, G), helper(G).sum(0)\n",
+    "def my_linear_vjp(G, X, W):\n    print(G.shape)\n    dX = torch.matmul(G, W.transpose(0, 1))\n"
+    "    return dX, X.mT @ G, G.sum(dim=0)\n",
+]
+
+
+def _vet(label, source):
+    import helpers
+    from booktools.vet import extract, vet
+    from helpers.exercises import EXERCISES
+
+    ex = EXERCISES[label]
+    vet(extract(source, ex.func), func=ex.func, policy=ex.policy,
+        reference_names=set(helpers.__all__), provided=set(ex.policy.modules))
+
+
+def test_every_exercise_declares_an_allowlist():
+    from helpers.exercises import EXERCISES
+
+    missing = [label for label, ex in EXERCISES.items() if ex.policy.allow is None]
+    assert not missing, f"exercises without an allowlist: {missing}"
+    for label, ex in EXERCISES.items():
+        assert not (ex.policy.allowed() & set(ex.policy.forbidden)), label
+        if not ex.policy.autograd:
+            assert not ex.policy.allowed() & {"autograd", "backward", "grad", "func"}, label
+
+
+@pytest.mark.parametrize("i", range(len(CHEATS)))
+def test_cheat_is_rejected(i):
+    from booktools.vet import Rejected
+
+    with pytest.raises(Rejected):
+        _vet("ex-linear-vjp", CHEATS[i])
+
+
+@pytest.mark.parametrize("i", range(len(HONEST)))
+def test_honest_styles_accepted(i):
+    _vet("ex-linear-vjp", HONEST[i])
+
+
+def test_measured_rejections():
+    """The figure for the report: how many cheats the static pass rejects."""
+    from booktools.vet import Rejected
+
+    rejected = 0
+    for src in CHEATS:
+        try:
+            _vet("ex-linear-vjp", src)
+        except Rejected:
+            rejected += 1
+    print(f"static pass: {rejected}/{len(CHEATS)} cheats rejected")
+    assert rejected == len(CHEATS)
+
+
+def test_diagnosis_names_it_and_what_is_allowed():
+    from booktools.vet import Rejected
+
+    with pytest.raises(Rejected, match=r"`\.entropy`.*allowlist.*allows tensor arithmetic"):
+        _vet("ex-linear-vjp", "def my_linear_vjp(G, X, W):\n    return X.entropy()\n")
+    with pytest.raises(Rejected, match=r"`match`"):
+        _vet("ex-linear-vjp", CHEATS[0])
