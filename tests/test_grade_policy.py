@@ -103,3 +103,68 @@ def test_diagnosis_names_it_and_what_is_allowed():
         _vet("ex-linear-vjp", "def my_linear_vjp(G, X, W):\n    return X.entropy()\n")
     with pytest.raises(Rejected, match=r"`match`"):
         _vet("ex-linear-vjp", CHEATS[0])
+
+
+# ---------------------------------------------------------------- the runtime guard
+
+def _hidden_backward(G, X, W):
+    """A determined student: `backward` built from strings, past any static check."""
+    name = "".join(["back", "ward"])
+    X = X.clone().requires_grad_(True)
+    Y = X @ W
+    getattr(Y, name)(G)
+    return X.grad
+
+
+def _hidden_autograd_grad(G, X, W):
+    mod = getattr(torch_mod(), "auto" + "grad")
+    X = X.clone().requires_grad_(True)
+    return getattr(mod, "gr" + "ad")(X @ W, X, G)
+
+
+def torch_mod():
+    import torch
+    return torch
+
+
+@pytest.mark.parametrize("fn", [_hidden_backward, _hidden_autograd_grad])
+def test_runtime_guard_refuses_hidden_autograd(fn):
+    import torch
+
+    from booktools.guard import Guard, GuardViolation, guarded
+
+    G, X, W = torch.ones(2, 4, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64), \
+        torch.ones(3, 4, dtype=torch.float64)
+    guard = Guard()
+    with pytest.raises(GuardViolation, match="runtime guard refused"):
+        with guarded(guard):
+            fn(G, X, W)
+    assert guard.record
+
+
+def test_runtime_guard_keeps_the_record_when_the_student_catches():
+    import torch
+
+    from booktools.guard import Guard, guarded
+
+    guard = Guard()
+    X = torch.ones(2, 3, dtype=torch.float64)
+    with guarded(guard):
+        try:
+            getattr(X, "requires_" + "grad_")(True)
+        except Exception:  # noqa: BLE001 - what a student would write
+            pass
+    assert guard.record, "the refusal was not recorded"
+
+
+def test_runtime_guard_lets_honest_code_run():
+    import torch
+
+    from booktools.guard import Guard, guarded
+
+    G, X, W = torch.ones(2, 4, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64), \
+        torch.ones(3, 4, dtype=torch.float64)
+    guard = Guard()
+    with guarded(guard):
+        out = (G @ W.T, X.T @ G, G.sum(0), torch.einsum("nm,dm->nd", G, W))
+    assert not guard.record and out[0].shape == (2, 3)
