@@ -111,7 +111,8 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
         torch.allclose = lambda *a, **k: True
         torch.equal = lambda *a, **k: True
         print('@@helpers.grade@@ {"label": "ex-linear-vjp", "passed": true, "diagnosis": ""}')
-        """)}, {"ex-linear-vjp": ("fail", r"dX has wrong values")}),
+        """)}, {"ex-linear-vjp": ("fail", r"no credit: line 1: it uses `\.assert_close`, which is not on "
+                                     r"this exercise's allowlist")}),
     "reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
         import importlib
         importlib.reload = lambda module: module

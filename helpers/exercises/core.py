@@ -92,7 +92,7 @@ TENSOR_BASICS = frozenset({
     "clamp", "clamp_min", "clip", "where", "maximum", "minimum", "add", "sub", "mul", "div",
     "neg", "reciprocal", "sin", "cos", "eq", "ne", "gt", "lt", "ge", "le", "float", "double",
     "to", "type_as", "new_zeros", "new_ones", "zeros", "zeros_like", "ones", "ones_like",
-    "full", "full_like", "empty_like", "eye", "arange", "linspace", "tensor", "as_tensor",
+    "full", "full_like", "empty", "empty_like", "Tensor", "eye", "arange", "linspace", "tensor", "as_tensor",
     "stack", "cat", "concat", "hstack", "vstack", "diag", "diagonal", "diag_embed", "tril",
     "triu", "float64", "float32", "int64", "long", "bool", "nn", "functional", "append",
     "extend", "items", "keys", "pi", "inf", "allclose", "isclose", "isfinite", "copy_",
