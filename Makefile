@@ -183,3 +183,8 @@ grade: $(STAMP)
 
 clean:
 	rm -rf _build
+
+## nbgrader: an nbgrader course in nbgrader/ (source/<chapter>/<chapter>.ipynb, nbgrader_config.py)
+.PHONY: nbgrader
+nbgrader: $(STAMP)
+	$(BIN)/python -m booktools.nbgrader_course
