@@ -13,7 +13,9 @@ notebook under ``DIR`` and every code exercise it is graded on:
 2. **Run, in a sandbox.** Cases are drawn from a fresh secret seed, saved as data
    (tensors and small specs), and a three-cell notebook -- a trusted first cell, the
    vetted cell, a trusted cell that calls the function on every case with
-   :func:`helpers.harness.run_case` and saves the records with ``torch.save`` -- is
+   :func:`helpers.harness.run_case` under the runtime guard of :mod:`booktools.guard`
+   (autograd, ``torch.func`` and the exercise's forbidden ops refused and recorded as
+   they run) and saves the records and the guard's record with ``torch.save`` -- is
    executed by :mod:`booktools.grade_worker` (nbclient and a fresh kernel) inside the
    sandbox of :mod:`booktools.sandbox`: no network, a read-only filesystem without
    the book, the submissions or your home folder, one writable folder, limits on
@@ -65,6 +67,7 @@ __all__ = ["Options", "expected_labels", "grade_exercise", "grade_folder", "main
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "helpers" / "harness.py"
 WORKER = Path(__file__).resolve().parent / "grade_worker.py"
+GUARD = Path(__file__).resolve().parent / "guard.py"
 #: the largest outputs file the grader loads (the records of the cases are ~100 kB)
 MAX_OUTPUTS_BYTES = 32 * 2 ** 20
 WARMUP_TIMEOUT = 300  # the trusted first cell imports torch: not the student's time
@@ -102,15 +105,26 @@ def _notebook(ex, code: str, cell_timeout: float) -> dict:
 
     imports = "".join(f"import {m}\n" for m in ex.policy.modules)
     first = nbformat.v4.new_code_cell(
-        "import torch as _grader_torch, _book_harness as _grader_harness\n" + imports)
+        "import torch as _grader_torch, _book_harness as _grader_harness\n"
+        "import _book_guard as _grader_guard_module\n" + imports)
     first.metadata["grader_timeout"] = WARMUP_TIMEOUT
     student = nbformat.v4.new_code_cell(code)
+    # the runtime guard (booktools/guard.py) is armed around each call of the student's
+    # function: what the static pass could not see (autograd reached at run time, a
+    # forbidden op by another name) is refused and recorded; a record that is not empty
+    # fails the exercise even if the student's code caught the refusal
     last = nbformat.v4.new_code_cell(
         "_grader_cases = _grader_torch.load('cases.pt', weights_only=True)\n"
         f"_grader_fn = globals().get({ex.func!r})\n"
+        f"_grader_guard = _grader_guard_module.Guard(autograd={bool(ex.policy.autograd)!r},\n"
+        f"                                           forbidden={tuple(ex.policy.forbidden)!r})\n"
+        "_grader_records = []\n"
+        "for _c in (_grader_cases if callable(_grader_fn) else []):\n"
+        "    with _grader_guard_module.guarded(_grader_guard):\n"
+        f"        _grader_records.append(_grader_harness.run_case(_grader_fn, _c, {ex.args!r}))\n"
         "_grader_out = {'defined': callable(_grader_fn), 'type': type(_grader_fn).__name__,\n"
-        f"               'records': [_grader_harness.run_case(_grader_fn, _c, {ex.args!r})\n"
-        "                           for _c in _grader_cases] if callable(_grader_fn) else []}\n"
+        "               'records': _grader_records,\n"
+        "               'guard': [str(_r)[:300] for _r in _grader_guard.record]}\n"
         "_grader_torch.save(_grader_out, 'outputs.pt')")
     nb = nbformat.v4.new_notebook(cells=[first, student, last])
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -255,8 +269,11 @@ def _load_outputs(path: Path):
         return (f"malformed outputs: not loadable as plain data with weights_only=True "
                 f"(pickled objects?): {type(exc).__name__}: {first}")
     if (not isinstance(data, dict) or not isinstance(data.get("records"), list)
-            or type(data.get("defined")) is not bool or not isinstance(data.get("type"), str)):
-        return (f"malformed outputs: expected the grader's dict (defined, type, records), got "
+            or type(data.get("defined")) is not bool or not isinstance(data.get("type"), str)
+            or not isinstance(data.get("guard"), list)
+            or not all(isinstance(r, str) for r in data["guard"])):
+        return (f"malformed outputs: expected the grader's dict (defined, type, records, "
+                f"guard), got "
                 f"{type(data).__name__}" + (f" with keys {sorted(map(str, data))[:6]}"
                                             if isinstance(data, dict) else ""))
     return data
@@ -290,6 +307,7 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
         torch.save(cases, workdir / "cases.pt")
         shutil.copy(HARNESS, workdir / "_book_harness.py")
         shutil.copy(WORKER, workdir / "grade_worker.py")
+        shutil.copy(GUARD, workdir / "_book_guard.py")
         import nbformat
 
         nbformat.write(_notebook(ex, code, opts.cell_timeout), str(workdir / "run.ipynb"))
@@ -306,6 +324,11 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
         if data.get("defined") is not True:
             return "fail", (f"{label}: {ex.func} is not a function (the cell left a "
                             f"{str(data.get('type'))[:60]})")
+        if data["guard"]:
+            refused = ", ".join(dict.fromkeys(data["guard"]))
+            return "fail", (f"{label}: no credit: the grader's runtime guard refused "
+                            f"{refused[:300]} while your function ran (this exercise forbids "
+                            f"it; catching the error does not help)")
         ok, text = verdict(label, cases, data["records"])
         if ok is None:
             return "fail", f"{label}: not implemented yet (the stub still raises NotImplementedError)"

@@ -108,8 +108,25 @@ def stub_source(source: str, label: str) -> str:
             and isinstance(body0.value.value, str) and body0.lineno > node.lineno):
         doc = "\n".join(lines[body0.lineno - 1:body0.end_lineno]) + "\n"
     return (f"# Exercise {label}: replace the `raise` line with your code, then run the\n"
-            f"# check below.\n"
+            f"# check below.\n" + _policy_comment(label) +
             f"{header}\n{doc}{indent}raise NotImplementedError(\"{label}: write your code here\")")
+
+
+def _policy_comment(label: str) -> str:
+    """The exercise's grading policy as comment lines (what the grader enforces: the
+    allowlist and the rules of :class:`helpers.exercises.core.Policy`), or ''."""
+    import textwrap
+
+    from helpers.exercises import EXERCISES
+
+    ex = EXERCISES.get(label)
+    if ex is None:
+        return ""
+    rule = (f"Graded by `make grade`: you may use {ex.policy.allow_text()}; {ex.policy.text}"
+            + ("" if ex.policy.finite_differences or "f" not in ex.args
+               else "; calling f at points other than x (finite differences) gets no credit")
+            + ".")
+    return "".join(f"# {line}\n" for line in textwrap.wrap(rule, 86))
 
 
 class StubSolutionsPreprocessor(Preprocessor):

@@ -7,7 +7,8 @@ argument's name to a tensor, a number, or a *function spec* -- a small dict such
 the inputs and returns a *record*, again pure data (str, int, float, bool, None,
 lists, dicts and plain tensors), that :func:`helpers.exercises.verdict` judges:
 
-- ``{"status": "ok", "value": V}`` with ``V`` from :func:`encode`;
+- ``{"status": "ok", "value": V}`` with ``V`` from :func:`encode` (and, when the case
+  passes a function, ``"calls": {"n": count, "args": [[encoded argument, ...], ...]}``);
 - ``{"status": "notyet"}`` (the stub's ``NotImplementedError``);
 - ``{"status": "error", "type": ..., "message": ..., "where": ...}``.
 
@@ -50,13 +51,32 @@ def build(spec):
     raise ValueError(f"unknown function spec {kind!r}")
 
 
-def prepare(case: dict, args) -> list:
-    """The arguments of the student's call: copies of the tensors, specs built."""
+#: at most this many calls of a given function have their arguments recorded
+MAX_CALLS = 64
+
+
+def _traced(f, calls: dict):
+    """``f``, counting its calls and recording the arguments of the first :data:`MAX_CALLS`
+    (as encoded values): where an exercise forbids finite differences, the verdict looks
+    for a call at a point other than the case's input (:func:`helpers.exercises.verdict`)."""
+    def traced(*a, **k):
+        calls["n"] += 1
+        if len(calls["args"]) < MAX_CALLS:
+            calls["args"].append([encode(x, depth=1) for x in a[:4]])
+        return f(*a, **k)
+    return traced
+
+
+def prepare(case: dict, args, calls: dict | None = None) -> list:
+    """The arguments of the student's call: copies of the tensors, specs built (and traced
+    into ``calls`` when it is given)."""
     out = []
     for name in args:
         v = case["inputs"][name]
         if isinstance(v, dict) and "fn" in v:
             v = build(v)
+            if calls is not None:
+                v = _traced(v, calls)
         elif isinstance(v, torch.Tensor):
             v = v.clone()
         out.append(v)
@@ -99,8 +119,10 @@ def _student_line(exc: BaseException) -> str:
 
 def run_case(fn, case: dict, args) -> dict:
     """Call ``fn`` on the case; return the record (never raises for the student's errors)."""
+    calls = {"n": 0, "args": []}
+    traced = any(isinstance(v, dict) and "fn" in v for v in case["inputs"].values())
     try:
-        value = fn(*prepare(case, args))
+        value = fn(*prepare(case, args, calls))
     except NotImplementedError:
         return {"status": "notyet"}
     except Exception as exc:  # noqa: BLE001 - the student's code failed: record it
@@ -108,4 +130,7 @@ def run_case(fn, case: dict, args) -> dict:
         return {"status": "error", "type": type(exc).__name__,
                 "message": text.splitlines()[0][:500] if text else "",
                 "where": _student_line(exc)[:500]}
-    return {"status": "ok", "value": encode(value)}
+    record = {"status": "ok", "value": encode(value)}
+    if traced:  # the calls of the function the case passed (finite differences?)
+        record["calls"] = {"n": calls["n"], "args": calls["args"]}
+    return record

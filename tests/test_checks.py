@@ -114,7 +114,7 @@ CATALOGUE = {
         {
             "transpose": (lambda f, x: jac_rows(f, x, transpose=True), "transpose"),
             "float32": (lambda f, x: jac_rows(f, x, dtype=torch.float32), "dtype torch.float32"),
-            "forward differences": (jac_forward_diff, "close but not exact"),
+            "forward differences": (jac_forward_diff, r"called f at a point other than the input x \(finite differences"),
             "gradient of the sum": (jac_sum, "gradient of f\\(x\\).sum\\(\\)"),
             "none": (lambda f, x: None, "is None"),
             "numpy": (lambda f, x: jac_rows(f, x).numpy(), "should be a torch.Tensor"),

@@ -304,7 +304,7 @@ UNVETTED = {
     "forged_outputs": ({"ex-mlp-residual": residual("return None", head="""\
         import torch
         _save = torch.save
-        torch.save = lambda obj, f, **k: _save({'passed': True, 'defined': True, 'type': 'function', 'records': []}, f)
+        torch.save = lambda obj, f, **k: _save({'passed': True, 'defined': True, 'type': 'function', 'records': [], 'guard': []}, f)
         """)},
                        {"ex-mlp-residual": ("fail", r"outputs hold 0 results for 6 cases")}),
     "pickled_outputs": ({"ex-mlp-residual": residual("return None", head="""\
@@ -323,6 +323,18 @@ UNVETTED = {
         head="class Liar(torch.Tensor):\n    def __eq__(self, other):\n        return True\n")},
                     {"ex-mlp-residual": ("fail", r"should be a torch.Tensor, got a torch.Tensor "
                                                  r"subclass \(Liar\)")}),
+    # the static check is off here, so the runtime guard alone must refuse autograd: the
+    # student catches the refusal and returns the right answer computed by hand
+    "guard_autograd": ({"ex-linear-vjp": linear("""\
+        Xg = X.detach().requires_grad_(True)
+        try:
+            torch.autograd.grad((Xg @ W * G).sum(), Xg)
+        except Exception:
+            pass
+        X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])
+        return G @ W.T, X2.T @ G2, G2.sum(0)""")},
+                       {"ex-linear-vjp": ("fail", r"no credit: the grader's runtime guard "
+                                                  r"refused `requires_grad_`")}),
     "stdout_and_reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
         import importlib, sys
         importlib.reload = lambda module: module

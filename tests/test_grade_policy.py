@@ -1,6 +1,8 @@
 """Issue 23, what a submission may call: every exercise declares an allowlist, and the
 static pass rejects determined-student spellings while the book's solutions pass."""
 
+import re
+
 import pytest
 
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n    G2 = G.reshape(-1, G.shape[-1])\n"
@@ -168,3 +170,117 @@ def test_runtime_guard_lets_honest_code_run():
     with guarded(guard):
         out = (G @ W.T, X.T @ G, G.sum(0), torch.einsum("nm,dm->nd", G, W))
     assert not guard.record and out[0].shape == (2, 3)
+
+
+def test_every_book_solution_runs_clean_under_the_armed_guard():
+    """The guard the grader arms (booktools/grade.py) refuses nothing an honest solution of
+    the book does: each reference solution, called on its exercise's cases under
+    ``guarded(Guard(autograd=..., forbidden=...))`` as the grader calls it, leaves an
+    empty record and passes the verdict; and the guard is not idle: the same call with
+    autograd forbidden refuses ``ex-jacobian-builder``'s solution, which uses autograd."""
+    import math
+
+    import nbformat
+    import torch
+
+    from booktools.guard import Guard, guarded
+    from booktools.vet import extract, find_cell
+    from helpers.exercises import EXERCISES, verdict
+    from helpers.harness import run_case
+
+    from .conftest import chapter_paths
+
+    seen = set()
+    for path in chapter_paths():
+        nb = nbformat.read(str(path), as_version=4)
+        for label, ex in EXERCISES.items():
+            cells = [c for c in nb.cells if c.metadata.get("exercise") == label
+                     and "solution" in c.metadata.get("tags", [])]
+            if not cells:
+                continue
+            namespace = {"torch": torch, "math": math}
+            exec(compile(extract(find_cell(cells, ex.func), ex.func), str(path), "exec"),
+                 namespace)
+            fn = namespace[ex.func]
+            cases = ex.cases(12345)
+            for autograd in {ex.policy.autograd, False}:
+                guard = Guard(autograd=autograd, forbidden=ex.policy.forbidden)
+                records = []
+                for case in cases:
+                    with guarded(guard):
+                        records.append(run_case(fn, case, ex.args))
+                if autograd == ex.policy.autograd:
+                    assert guard.record == [], (label, guard.record)
+                    ok, text = verdict(label, cases, records)
+                    assert ok is True, (label, text)
+                else:  # autograd allowed by the policy, forbidden here: refused
+                    assert guard.record, f"{label}: the guard refused nothing"
+            seen.add(label)
+    assert seen == set(EXERCISES)
+
+
+def test_finite_differences_are_refused_where_the_policy_forbids_them():
+    """ex-jacobian-builder asks for autograd VJPs: a builder that calls f at shifted points
+    (central differences: its values are close to the Jacobian) is refused
+    with a diagnosis naming the calls; the autograd builder passes; and chapter 1's
+    central-difference exercise, whose policy allows finite differences, still passes."""
+    import torch
+
+    from helpers.exercises import EXERCISES, verdict
+    from helpers.harness import run_case
+
+    def fd_jacobian(f, x):
+        cols = []
+        for j in range(x.numel()):
+            e = torch.zeros_like(x)
+            e[j] = 1e-6
+            cols.append((f(x + e) - f(x - e)) / 2e-6)
+        return torch.stack(cols, dim=-1)
+
+    def autograd_jacobian(f, x):
+        x = x.detach().requires_grad_(True)
+        y = f(x)
+        rows = [torch.autograd.grad(y[i], x, retain_graph=True)[0] for i in range(y.numel())]
+        return torch.stack(rows)
+
+    ex = EXERCISES["ex-jacobian-builder"]
+    cases = ex.cases(7)
+
+    def judge(fn, label="ex-jacobian-builder", cs=cases):
+        return verdict(label, cs, [run_case(fn, c, EXERCISES[label].args) for c in cs])
+
+    ok, text = judge(autograd_jacobian)
+    assert ok is True, text
+    ok, text = judge(fd_jacobian)
+    assert ok is False and "called f at a point other than the input x" in text, text
+    assert re.search(r"finite differences, \d+ calls", text), text
+
+    cd = EXERCISES["ex-scalar-central-difference"]
+    cd_cases = cd.cases(7)
+    ok, text = judge(lambda f, x, h: (f(x + h) - f(x - h)) / (2 * h),
+                     "ex-scalar-central-difference", cd_cases)
+    assert ok is True, text
+
+
+def test_a_forged_calls_record_is_malformed():
+    from helpers.exercises import EXERCISES, verdict
+
+    ex = EXERCISES["ex-jacobian-builder"]
+    cases = ex.cases(7)
+    bad = [{"status": "ok", "value": {"t": "none"}, "calls": {"n": -1, "args": [1]}}] * len(cases)
+    ok, text = verdict("ex-jacobian-builder", cases, bad)
+    assert ok is False and "malformed outputs" in text, text
+
+
+def test_the_guard_costs_no_dynamo_import():
+    """The first op under the guard does not import torch._dynamo (it cost 5 s of a
+    grading cell's 6 s limit in the tests, on a loaded machine)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom booktools.guard import Guard, guarded\n"
+            "with guarded(Guard()):\n    (torch.ones(3, dtype=torch.float64) * 2).sum()\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr

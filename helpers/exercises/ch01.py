@@ -80,7 +80,7 @@ check_central_difference = register(
     Exercise("ex-scalar-central-difference", "my_central_difference", "01_scalar_derivative",
              "check_central_difference", ("f", "x", "eps"), _cases_central_difference,
              _judge_central_difference, "9 points (sin, exp, cube at three x each)", seed=1,
-             policy=Policy(modules=("math",), allow=(), text="plain Python floats: no torch, no helpers")),
+             policy=Policy(modules=("math",), allow=(), finite_differences=True, text="plain Python floats: no torch, no helpers")),
     doc="""\
 Check ``fn(f, x, eps)`` approximates f'(x) by central differences (chapter 1).
 

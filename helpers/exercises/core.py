@@ -210,7 +210,44 @@ def validate_record(record) -> dict:
             _str(record.get(key), f"the error's {key}")
     if record["status"] == "ok":
         _value(record.get("value"))
+        if "calls" in record:
+            calls = record["calls"]
+            if (not isinstance(calls, dict) or type(calls.get("n")) is not int
+                    or not isinstance(calls.get("args"), list) or len(calls["args"]) > 64
+                    or calls["n"] < len(calls["args"])):
+                raise BadRecord("the record of the function's calls is not valid")
+            for call in calls["args"]:
+                if not isinstance(call, list) or len(call) > 4:
+                    raise BadRecord("a recorded call is not a short list")
+                for v in call:
+                    _value(v, depth=1)
     return record
+
+
+def _shifted_call(case: dict, record: dict) -> str | None:
+    """The name of the function the case passed if the student's code called it at a point
+    other than the case's inputs (finite differences), else None."""
+    calls = record.get("calls")
+    if not calls:
+        return None
+    inputs = [v for v in case["inputs"].values() if not isinstance(v, dict)]
+    fname = next((k for k, v in case["inputs"].items() if isinstance(v, dict)), "f")
+
+    def known(x) -> bool:
+        for v in inputs:
+            if isinstance(x, torch.Tensor) and isinstance(v, torch.Tensor):
+                if x.shape == v.shape and torch.equal(x.to(v.dtype), v):
+                    return True
+            elif isinstance(x, float) and isinstance(v, (int, float)) and x == float(v):
+                return True
+        return False
+
+    for call in calls["args"]:
+        for v in call:
+            x = _value(v, depth=1)
+            if isinstance(x, (torch.Tensor, float)) and not known(x):
+                return fname
+    return None
 
 
 def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool | None, str]:
@@ -241,6 +278,13 @@ def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool 
                 raise AssertionError(
                     f"{label}: your function raised {record['type']}: {msg}{record['where']} "
                     f"when called with {case['desc']}{hint}")
+            if not ex.policy.finite_differences:
+                shifted = _shifted_call(case, record)
+                if shifted is not None:
+                    raise AssertionError(
+                        f"{label}: your function called {shifted} at a point other than the "
+                        f"input x (finite differences, {record['calls']['n']} calls), which "
+                        f"this exercise forbids: {ex.policy.text}")
             ex.judge(case, _value(record["value"]))
         except AssertionError as exc:
             text = str(exc)
