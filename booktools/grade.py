@@ -80,7 +80,7 @@ class Options:
     jobs: int = 1
     use_sandbox: bool = True
     vet: bool = True  #: False only to test the sandbox alone (``--no-vet``)
-    uid_base: int = sandbox.BASE_UID  #: as root: job slot k runs as uid_base + k
+    uid_base: int = sandbox.BASE_UID  #: as root: the job slots claim the first free uids from here
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     hide: list = field(default_factory=list)  #: more folders the sandbox must not show
 
@@ -170,11 +170,49 @@ def _book_dirs() -> list[Path]:
     return _BOOK_DIRS
 
 
-def _uids(jobs: int, base: int = sandbox.BASE_UID) -> Queue:
+#: where graders running as root claim their uids (one lock file per uid, held with flock
+#: for the grader's lifetime: the kernel releases it when the grader exits, however it ends)
+UID_LOCKS = Path(tempfile.gettempdir()) / "book-grader-uids"
+UID_POOL = 4096  #: uids tried from the base upwards
+
+
+def _uids(jobs: int, base: int = sandbox.BASE_UID, claim: bool = False) -> tuple[Queue, list]:
+    """The uids of the job slots and the lock files that hold them. With ``claim`` (as root,
+    sandboxed) each uid is claimed with an exclusive ``flock`` and skipped when another
+    grader holds it or a process of that uid still runs: two graders started at once get
+    disjoint uids, so their process limits (RLIMIT_NPROC counts per uid) never starve
+    each other (tests/test_grade.py)."""
+    import fcntl
+
     q: Queue = Queue()
-    for k in range(max(1, jobs)):
-        q.put(base + k)
-    return q
+    held = []
+    if not claim:
+        for k in range(max(1, jobs)):
+            q.put(base + k)
+        return q, held
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    uid = base
+    while len(held) < max(1, jobs):
+        if uid >= base + UID_POOL:
+            for fh in held:
+                fh.close()
+            raise RuntimeError(f"no free grader uid in {base}..{base + UID_POOL - 1}: "
+                               f"{len(held)} of {jobs} claimed")
+        fh = open(UID_LOCKS / f"{uid}.lock", "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            uid += 1
+            continue
+        if _nproc_of(uid):  # a process of that uid still runs (not ours): skip it
+            fh.close()
+            uid += 1
+            continue
+        held.append(fh)
+        q.put(uid)
+        uid += 1
+    return q, held
 
 
 def _nproc_of(uid: int) -> int:
@@ -381,7 +419,11 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
                 rows_of[name][lab] = ("fail", f"{lab}: {err}")
             else:
                 tasks.append((name, nb, lab))
-    uids = _uids(opts.jobs, opts.uid_base)
+    uids, held = _uids(opts.jobs, opts.uid_base,
+                       claim=opts.use_sandbox and os.geteuid() == 0)
+    if held:
+        print(f"  sandbox uids: {', '.join(str(u) for u in list(uids.queue))}",
+              file=sys.stderr, flush=True)
     lock = threading.Lock()
 
     def one(task):
@@ -397,9 +439,13 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
                   file=sys.stderr, flush=True)
         return name, lab, result
 
-    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        for name, lab, result in pool.map(one, tasks):
-            rows_of[name][lab] = result
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+            for name, lab, result in pool.map(one, tasks):
+                rows_of[name][lab] = result
+    finally:
+        for fh in held:
+            fh.close()
     rows = []
     for name in rows_of:
         for lab, (result, diagnosis) in rows_of[name].items():
@@ -438,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-vet", action="store_true",
                         help="skip the static check of the cells (only to test the sandbox)")
     parser.add_argument("--uid-base", type=int, default=sandbox.BASE_UID,
-                        help="as root, job k runs as this uid + k (give two graders running "
-                             "at once different bases)")
+                        help="as root, the jobs run as the first free uids from this one up "
+                             "(graders running at once claim disjoint uids)")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
     parser.add_argument("--processes", type=int, default=sandbox.Limits.processes)
     parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
@@ -481,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"graded {files} notebooks, {len(rows)} exercise results: {passed} passed, "
           f"{len(rows) - passed} failed, in {seconds:.1f} s "
           f"({60 * files / max(seconds, 1e-9):.1f} notebooks per minute); CSV: {out}")
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory: {own:.0f} MB (this grader), {kernel:.0f} MB (its largest child, "
+          f"a sandboxed kernel)", file=sys.stderr)
     return 0
 
 

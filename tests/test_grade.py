@@ -510,3 +510,35 @@ def test_static_check(label, source, pattern):
         assert re.search(pattern, str(exc)), str(exc)
     else:
         assert pattern is None, "accepted"
+
+
+@pytest.mark.envs
+def test_two_graders_at_once_claim_disjoint_uids_and_agree(tmp_path):
+    """Two graders started together as root, with the same (default) uid base and two jobs
+    each, claim four different uids (RLIMIT_NPROC counts per uid: shared uids would
+    starve each other) and write the same verdicts for the same class."""
+    import os
+
+    if not HAVE_SANDBOX or os.geteuid() != 0:
+        pytest.skip("needs the sandbox, as root (uids are claimed only then)")
+    names = ("correct", "transpose", "crash")
+    folders = []
+    for k in range(2):
+        folder = tmp_path / f"class{k}"
+        folder.mkdir()
+        for name in names:
+            nbformat.write(chapter(VETTED[name][0]), str(folder / f"{name}.ipynb"))
+        folders.append(folder)
+    handles = [_start(f, "--uid-base", str(sandbox.BASE_UID + 200)) for f in folders]
+    results = [_finish(h) for h in handles]
+    uid_sets = []
+    for proc, _, _ in results:
+        m = re.search(r"sandbox uids: ([\d, ]+)", proc.stderr)
+        assert m, proc.stderr[-2000:]
+        uid_sets.append({int(u) for u in m.group(1).split(",")})
+    assert all(len(u) == 2 for u in uid_sets) and not uid_sets[0] & uid_sets[1], uid_sets
+    (_, got0, s0), (_, got1, s1) = results
+    assert got0 == got1, (got0, got1)
+    assert got0[("correct.ipynb", "ex-linear-vjp")] == ("pass", "")
+    assert got0[("transpose.ipynb", "ex-linear-vjp")][0] == "fail"
+    print(f"two graders at once: {s0:.1f} s and {s1:.1f} s, uids {uid_sets}")
