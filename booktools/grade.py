@@ -494,6 +494,14 @@ def main(argv: list[str] | None = None) -> int:
     use = not args.no_sandbox
     works, what = sandbox.status() if use else (False, "")
     if use and works:
+        broken = sandbox.self_test()
+        if broken:
+            print(f"error: the sandbox works but cannot run the grader: {broken}. Nothing "
+                  f"was graded (an environment problem is never a student's fail); fix "
+                  f"the environment, or grade trusted code with --no-sandbox",
+                  file=sys.stderr)
+            return 2
+    if use and works:
         print(f"sandbox: on ({what}: no network, read-only filesystem without the book, the "
               f"submissions or your home; limits {args.memory_mb} MB, {args.processes} "
               f"processes, {args.cpu_seconds} s CPU)", flush=True)

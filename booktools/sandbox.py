@@ -4,10 +4,12 @@
 
 - with no network (its own network namespace: only a loopback, for the kernel's ZMQ);
 - in its own PID, IPC and UTS namespaces (killing it kills every process it started);
-- on a read-only view of the filesystem in which the book's repository, the folder of
-  submissions, the home folder of whoever runs the grader and ``/tmp`` are replaced by
-  empty folders (only the Python installation is bound back in, read-only): the
-  reference implementations, the solutions and the other submissions are not there;
+- on a filesystem built from an empty root: only ``/usr``, ``/etc`` (and the
+  ``/bin``, ``/lib``... links into ``/usr``) and the Python installation's resolved
+  folders (the interpreter, the standard library, the site-packages) are bound in,
+  read-only, with an empty, read-only ``/tmp``; nothing of any checkout of the book, no other
+  submission, no home folder: whatever folder they are in, they are not there (a
+  folder given in ``hide`` that lies under a bound one is replaced by an empty one);
 - with one writable folder, the submission's own (bound at the same path);
 - with a clean environment;
 - as an unprivileged user (uid :data:`BASE_UID` + slot) when the grader runs as root,
@@ -30,9 +32,12 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BASE_UID", "Limits", "available", "command", "preexec", "status"]
+__all__ = ["BASE_UID", "Limits", "available", "command", "preexec", "self_test", "status"]
 
 BASE_UID = 61000
+#: the system folders a sandbox sees (read-only), and the top-level links into them
+SYSTEM_DIRS = ("/usr", "/etc")
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,49 @@ def status() -> tuple[bool, str]:
     return _STATUS
 
 
+#: the uid of the start-up self-test (as root)
+PROBE_UID = BASE_UID + 999
+_SELF_TEST: str | None | bool = False
+PROBE = ("import os, sys\n"
+         "if len(sys.argv) > 1:\n"
+         "    os.setgroups([]); os.setgid(int(sys.argv[1])); os.setuid(int(sys.argv[1]))\n"
+         "import torch, nbformat, nbclient, ipykernel\n"
+         "torch.save({'ok': torch.ones(2)}, 'probe.pt')\n")
+
+
+def self_test() -> str | None:
+    """Run what the grader runs, once: the real interpreter in the sandbox, as the
+    unprivileged uid when root, importing torch, nbformat, nbclient and ipykernel and
+    writing a file with torch.save. ``None`` if that worked, else the cause: then the
+    grader refuses to grade (an environment that cannot start Python would otherwise
+    fail every student, honest ones included)."""
+    global _SELF_TEST
+    if _SELF_TEST is not False:
+        return _SELF_TEST  # type: ignore[return-value]
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="grade-probe-"))
+    uid = PROBE_UID if os.geteuid() == 0 else None
+    try:
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        cmd = command([sys.executable, "-c", PROBE] + ([str(uid)] if uid is not None else []),
+                      workdir=workdir, hide=[], uid=uid,
+                      env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir),
+                           "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)})
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300,
+                              preexec_fn=preexec(Limits()))
+        ok = proc.returncode == 0 and (workdir / "probe.pt").is_file()
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:400]
+        _SELF_TEST = None if ok else (f"the book's Python does not start in the sandbox "
+                                      f"(exit {proc.returncode}): {tail}")
+    except (OSError, subprocess.SubprocessError) as exc:
+        _SELF_TEST = f"the sandbox self-test could not run: {type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _SELF_TEST  # type: ignore[return-value]
+
+
 def available() -> bool:
     return status()[0]
 
@@ -108,28 +156,41 @@ def command(cmd: list[str], *, workdir: Path, hide: list[Path], env: dict[str, s
     exe = bwrap_path()
     assert exe is not None
     workdir = workdir.resolve()
-    home = Path(os.path.expanduser("~")).resolve()
-    masks = {Path("/tmp"), home, *(p.resolve() for p in hide)}
-    masks = {m for m in masks if m != Path("/") and m.is_dir()}
-    args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *_unshare(),
-            "--die-with-parent", "--clearenv"]
-    for m in sorted(masks, key=lambda p: len(p.parts)):
-        args += ["--perms", "0755", "--tmpfs", str(m)]
-    # bind back what lies under a mask: the Python installation (read-only), the workdir
-    binds = [(d, "--ro-bind") for d in _python_dirs()] + [(workdir, "--bind")]
-    made: set[Path] = set()
-    for path, how in sorted(binds, key=lambda b: len(b[0].parts)):
-        under = [m for m in masks if path != m and m in path.parents]
-        if not under and path not in masks:
-            if how == "--bind":
-                args += [how, str(path), str(path)]
-            continue
-        top = max(under, key=lambda p: len(p.parts)) if under else path
-        for parent in reversed(path.parents):
-            if top in parent.parents and parent not in made:
-                args += ["--perms", "0755", "--dir", str(parent)]
-                made.add(parent)
-        args += [how, str(path), str(path)]
+    args = [exe, "--dev", "/dev", "--proc", "/proc", *_unshare(), "--die-with-parent",
+            "--clearenv", "--perms", "0755", "--tmpfs", "/tmp"]  # not writable: TMPDIR is the workdir
+    system = [Path(d) for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    for d in system:
+        args += ["--ro-bind", str(d), str(d)]
+    for name in SYSTEM_LINKS:  # merged /usr: /bin -> usr/bin ...
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+            system.append(path)
+    # the Python installation, resolved (a symlinked .venv, a pyenv under a home folder);
+    # the folders bwrap creates on the way (/root, ...) are empty and 0755
+    bound = list(system)
+    made: set[Path] = {Path("/"), Path("/tmp")}
+
+    def parents(path: Path) -> list[str]:
+        # bwrap would create the folders on the way as 0700 root: the unprivileged uid
+        # could not pass them, so they are made 0755 first (empty: nothing else is bound)
+        out = []
+        for q in reversed(path.parents):
+            if q not in made and not any(q == b or b in q.parents for b in bound):
+                out += ["--perms", "0755", "--dir", str(q)]
+                made.add(q)
+        return out
+
+    for d in _python_dirs():  # sorted: a folder comes before the folders inside it
+        if not any(d == b or b in d.parents for b in bound):
+            args += parents(d) + ["--ro-bind", str(d), str(d)]
+            bound.append(d)
+    for m in sorted({Path(h).resolve() for h in hide}, key=lambda q: len(q.parts)):
+        if m.is_dir() and any(b in m.parents for b in bound):
+            args += ["--perms", "0755", "--tmpfs", str(m)]
+    args += parents(workdir) + ["--bind", str(workdir), str(workdir)]
     for key, value in env.items():
         args += ["--setenv", key, value]
     args += ["--chdir", str(workdir), "--"]

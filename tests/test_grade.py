@@ -282,6 +282,8 @@ def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
     attempt("read-other", lambda: open(@OTHER@).read())
     attempt("read-home", lambda: open(@HOME_FILE@).read())
     attempt("read-book", lambda: open(@BOOK@ + "/helpers/layers.py").read())
+    attempt("read-second-checkout", lambda: open(@SECOND@).read())
+    attempt("read-var-tmp", lambda: os.listdir("/var/tmp"))
     attempt("import-helpers", lambda: __import__("helpers"))
     attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
     raise RuntimeError("; ".join(report))
@@ -352,9 +354,17 @@ def _unvetted_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unvetted")
     home = Path.home()
     home_file = next((str(p) for p in sorted(home.iterdir()) if p.is_file()), str(home / "x"))
+    # a second checkout of the book in a folder the grader knows nothing about (issue 23:
+    # a sandbox that hid only known folders showed it): the empty root must not show it
+    import tempfile
+
+    second = Path(tempfile.mkdtemp(prefix="book-second-checkout-", dir="/var/tmp"))
+    (second / "helpers").mkdir()
+    (second / "helpers" / "layers.py").write_text("def linear_vjp(G, X, W): ...\n")
     probe = PROBE
     for key, value in {"BOOK": str(ROOT), "OTHER": str(folder / "fork_bomb.ipynb"),
-                       "HOME_FILE": home_file, "HOME": str(home)}.items():
+                       "HOME_FILE": home_file, "HOME": str(home),
+                       "SECOND": str(second / "helpers" / "layers.py")}.items():
         probe = probe.replace(f"@{key}@", repr(value))
     table = dict(UNVETTED, probe=({"ex-mlp-residual": probe}, {}))
     for name, (answers, _) in table.items():
@@ -375,7 +385,7 @@ def test_unvetted_run_the_sandbox_alone_holds(unvetted):
     _check(got, UNVETTED)
     assert probe[0] == "fail"
     for name in ("write-book", "write-tmp", "read-other", "read-home", "read-book",
-                 "import-helpers", "network"):
+                 "read-second-checkout", "read-var-tmp", "import-helpers", "network"):
         m = re.search(rf"{name}: (\w+)", probe[1])
         assert m and m.group(1) == "blocked", (name, probe[1])
     assert not (ROOT / "pwned").exists()
@@ -542,3 +552,21 @@ def test_two_graders_at_once_claim_disjoint_uids_and_agree(tmp_path):
     assert got0[("correct.ipynb", "ex-linear-vjp")] == ("pass", "")
     assert got0[("transpose.ipynb", "ex-linear-vjp")][0] == "fail"
     print(f"two graders at once: {s0:.1f} s and {s1:.1f} s, uids {uid_sets}")
+
+
+def test_a_sandbox_that_cannot_start_python_refuses_to_grade(tmp_path, monkeypatch, capsys):
+    """When bwrap works but the book's Python cannot start inside the sandbox (the issue's
+    symlinked .venv), the grader grades nobody and says why, instead of failing every
+    student with "killed"; the self-test is the real interpreter, not /bin/true."""
+    if not HAVE_SANDBOX:
+        pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
+    nbformat.write(chapter(VETTED["correct"][0]), str(tmp_path / "alice.ipynb"))
+    monkeypatch.setattr(sandbox, "_SELF_TEST", False)
+    monkeypatch.setattr(sandbox, "PROBE", "raise SystemExit('no torch in here')\n")
+    code = grade_main([str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cannot run the grader" in err and "no torch in here" in err, err
+    assert not (tmp_path / "grades.csv").exists()
+    monkeypatch.setattr(sandbox, "_SELF_TEST", False)
+    monkeypatch.undo()
