@@ -19,6 +19,30 @@ from .shapes import as_tensor, fmt_shape
 
 __all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 
+# Why the float64 default is rtol = atol = 1e-7 (issue 21 §2; measured in
+# tests/test_ch04_tolerance_derivation.py; tests/test_tolerance.py checks that an error of
+# 3e-7 is rejected).
+#
+# - float64 rounds every operation with relative error at most the unit roundoff
+#   u = 2**-53 ~ 1.1e-16.
+# - An inner product of length k (one entry of a matrix product or of a VJP contraction),
+#   summed in any order, is off by at most gamma_k = k u / (1 - k u) ~ k u times
+#   sum_i |a_i b_i| (Higham, Accuracy and Stability of Numerical Algorithms, sec. 3.1).
+#   That is the worst case; errors of random sign typically add up to about sqrt(k) u.
+#   A chain of L products compounds it to about L k u.
+# - The book's compared products have k <= 5 in the explicit Jacobians (chapters 2-5), and
+#   k <= 256 in the largest (chapter 3's chain of four 256 x 256 products, its cost section): the
+#   worst case is 4 * 256 * u ~ 1.1e-13 relative to sum |a_i b_i|. Where an entry is small
+#   by cancellation, atol covers it: its absolute error is the same ~1e-13 times the size
+#   of the terms, which is about 1 in the book.
+# - The central differences that referee many checks (numerical_jacobian, eps = 1e-6) are
+#   off by about u |f| / eps ~ 1e-10 (round-off) plus eps**2 |f'''| / 6 ~ 1e-13 (truncation).
+# - So 1e-7 sits about 1e3 above the referees' error and 1e6 above the products' worst case,
+#   while a wrong formula (a missing transpose, a dropped term, a wrong sign) changes the
+#   result by O(1) relative, about 1e7 times the tolerance.
+#: compare's default (rtol, atol) in float64; the derivation is the comment above.
+FLOAT64_TOLERANCE = (1e-7, 1e-7)
+
 
 def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
             rtol: float | None = None, atol: float | None = None) -> float:
@@ -33,7 +57,8 @@ def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
         differ (float32 vs float64); both are compared in float64.
     rtol, atol : float, optional
         Passed to :func:`torch.testing.assert_close`; by default the float64
-        tolerances (1e-7, 1e-7), or float32's (1.3e-6, 1e-5) if either input is float32.
+        tolerances ``FLOAT64_TOLERANCE`` = (1e-7, 1e-7), derived where it
+        is defined, or float32's (1.3e-6, 1e-5) if either input is float32.
 
     Returns
     -------
@@ -56,7 +81,7 @@ def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
         )
     single = torch.float32 in (got.dtype, expected.dtype)
     if rtol is None and atol is None:
-        rtol, atol = (1.3e-6, 1e-5) if single else (1e-7, 1e-7)
+        rtol, atol = (1.3e-6, 1e-5) if single else FLOAT64_TOLERANCE
     a = got.detach().to(torch.float64)
     e = expected.detach().to(torch.float64)
     diff = float((a - e).abs().max()) if a.numel() else 0.0

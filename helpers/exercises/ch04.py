@@ -35,10 +35,11 @@ def _cases_contract(seed: int) -> list:
     for N, D, M in SHAPES:
         G, J = rand(gen, N, M), rand(gen, N, M, N, D)
         out.append(case({"G": G, "J": J}, shapes(G=G, J=J)))
-    for S, T in [((), (3, 2)), ((4,), (3,)), ((2, 3, 4), (5, 2)), ((3, 2), (4, 1, 2))]:
-        G, J = rand(gen, *S), rand(gen, *S, *T)
+    for out_shape, in_shape in [((), (3, 2)), ((4,), (3,)), ((2, 3, 4), (5, 2)),
+                                ((3, 2), (4, 1, 2))]:
+        G, J = rand(gen, *out_shape), rand(gen, *out_shape, *in_shape)
         out.append(case({"G": G, "J": J}, shapes(G=G, J=J),
-                         "" if len(S) == 2 else _rank_note(len(S))))
+                         "" if len(out_shape) == 2 else _rank_note(len(out_shape))))
     return out
 
 
@@ -69,8 +70,8 @@ check_contract = register(
     doc="""\
 Check ``fn(G, J)`` against :func:`helpers.contract` (chapter 4).
 
-``G`` has shape ``S`` and ``J`` shape ``S + T``; the result has shape ``T``. Cases have
-G of rank 0 to 3. Recognises: a sum over the input dims instead of the output dims,
-keeping only the "diagonal" terms, a flattened result, a transpose, a fixed rank,
-wrong shape, ``None``, NaN/inf, float32, an exception.
+``G`` has the output's shape ``(y)`` and ``J`` shape ``(y) + (x)``; the result has the input's
+shape ``(x)`` (chapter 4's notation). Cases have G of rank 0 to 3. Recognises: a sum over
+the input dims instead of the output dims, keeping only the "diagonal" terms, a flattened
+result, a transpose, a fixed rank, wrong shape, ``None``, NaN/inf, float32, an exception.
 """)
