@@ -36,7 +36,7 @@ CHAPTERS = (sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 LAYOUT_SENTENCE = ("a gradient has the shape of its variable; the numerator-layout "
                    "Jacobian row holds the same numbers")
 HELPERS_WITH_SHAPES = ["linear", "linear_vjp", "nn_linear_vjp", "relu_vjp",
-                       "softmax_cross_entropy_vjp"]
+                       "softmax_cross_entropy_vjp", "mlp_backward"]
 
 
 def _cells(path: Path, kind: str) -> list[str]:
