@@ -360,7 +360,6 @@ def test_layout_sentence_in_the_same_words(where):
 
 PENDING = {
     "fd_eps": {"01_scalar_derivative": "ch01's exercise names the step eps (it becomes h)"},
-    "direction": {"02_gradient": "ch02 steps along E and t * d"},
 }
 
 
