@@ -83,7 +83,8 @@ def _conv_dX_variants(G, X, weight, stride, padding):
 
     right = full(dilated, weight.flip(-1))
     out = [("the kernel is not flipped: dX is the full (true) convolution of G with the "
-            "kernel, i.e. a cross-correlation with the kernel reversed, weight.flip(-1)",
+            "kernel, i.e. G padded with K - 1 zeros on both sides, cross-correlated with the "
+            "kernel reversed, weight.flip(-1)",
             finish(full(dilated, weight)))]
     vlen = dilated.shape[-1] - K + 1
     if vlen > 0:
