@@ -794,7 +794,6 @@ def test_chapter8_collisions_are_gone(name, path):
 # helpers are rewriting; each is a strict xfail, so it turns red once the chapter is fixed:
 # then delete its entry.
 PENDING_CH56 = {
-    ("direction", "08_more_layers"): "ch08 names a direction v (the chapter 7-8 fix branch)",
     ("fd_step", "01_scalar_derivative"): "ch01's exercise argument eps becomes h",
     ("direction", "02_gradient"): "ch02 names its directions E, dirs, perp",
 }
