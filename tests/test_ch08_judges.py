@@ -39,6 +39,25 @@ def _ln_dgamma_without_x_hat(G, X, gamma, eps):
     return dX, G.reshape(-1, X.shape[-1]).sum(dim=0), dbeta
 
 
+def _ln_dgamma_not_summed(G, X, gamma, eps):
+    dX, _, dbeta = cm.ln_right(G, X, gamma, eps)
+    x_hat = (X - X.mean(dim=-1, keepdim=True)) / torch.sqrt(
+        X.var(dim=-1, unbiased=False, keepdim=True) + eps)
+    return dX, G * x_hat, dbeta
+
+
+def _bn_over_examples_only(which):
+    """dgamma (which = 1) or dbeta (which = 2) summed over dim 0 alone, for (N, D, L_in)."""
+    def wrong(G, X, gamma, eps):
+        out = list(cm.bn_right(G, X, gamma, eps))
+        if X.ndim == 3:
+            mean = X.mean(dim=(0, 2), keepdim=True)
+            x_hat = (X - mean) / torch.sqrt(((X - mean) ** 2).mean(dim=(0, 2), keepdim=True) + eps)
+            out[which] = ((G * x_hat) if which == 1 else G).sum(dim=0)
+        return tuple(out)
+    return wrong
+
+
 def _attn_dV_from_logits(G, Q, U, V):
     dQ, dU, _ = cm.attn_right(G, Q, U, V)
     Z = Q @ U.transpose(-1, -2) / Q.shape[-1] ** 0.5
@@ -97,6 +116,8 @@ WRONG += [
     (checks.check_batch_norm_vjp, "dgamma without x_hat",
      lambda G, X, g, e: (cm.bn_right(G, X, g, e)[0],) + (cm.bn_right(G, X, g, e)[2],) * 2,
      r"dgamma has wrong values: dgamma is the sum of G alone"),
+    (checks.check_layer_norm_vjp, "dgamma not summed", _ln_dgamma_not_summed,
+     r"dgamma has the wrong shape .*dgamma is not summed over the examples"),
     (checks.check_layer_norm_vjp, "dbeta not summed",
      lambda G, X, g, e: cm.ln_right(G, X, g, e)[:2] + (G,),
      r"dbeta has the wrong shape .*dbeta is not summed over the examples"),
@@ -107,6 +128,15 @@ WRONG += [
      r"dX has wrong values: the statistics run over the examples only.*X of shape \(N, D, L_in\)"),
     (checks.check_batch_norm_vjp, "dgamma not summed", cm.bn_dgamma_not_summed,
      r"dgamma has the wrong shape .*dgamma is not summed over the batch"),
+    (checks.check_batch_norm_vjp, "dgamma summed over the examples only",
+     _bn_over_examples_only(1),
+     r"dgamma has the wrong shape .*dgamma is summed over the examples only.*X of shape \(N, D, L_in\)"),
+    (checks.check_batch_norm_vjp, "dbeta not summed",
+     lambda G, X, g, e: cm.bn_right(G, X, g, e)[:2] + (G,),
+     r"dbeta has the wrong shape .*dbeta is not summed over the batch"),
+    (checks.check_batch_norm_vjp, "dbeta summed over the examples only",
+     _bn_over_examples_only(2),
+     r"dbeta has the wrong shape .*dbeta is summed over the examples only.*X of shape \(N, D, L_in\)"),
     (checks.check_attention_vjp, "no -p p^T", lambda *a: cm.attn_right(*a, minus_ppT=False),
      r"dQ has wrong values: the softmax's -p p\^T term is forgotten"),
     (checks.check_attention_vjp, "no 1/sqrt(E)", lambda *a: cm.attn_right(*a, scale=False),

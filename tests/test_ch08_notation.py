@@ -10,7 +10,9 @@ and on their replacements (negative), then run over the chapter:
   gamma * g;
 - batch normalization's inverse standard deviation named r, the letter of the
   convolution's unreached entries (it is sigma_eps^{-1}, in code ``inv_sigma``);
-- group normalization's group size written c, the constant of ``x + c 1``.
+- group normalization's group size written c, the constant of ``x + c 1``;
+- a class label written y_n (row n of the output Y): the correct class is k_n, as in
+  chapter 2's batch cross-entropy.
 
 Set CH08_NOTEBOOK to another copy of the chapter (e.g. ``git show e6756ff:chapters/
 08_more_layers.ipynb``, the chapter before these fixes) to see each detector go red there.
@@ -66,11 +68,16 @@ def group_size_c(code: str, markdown: str) -> list[str]:
     return _finds(r"groups of \$c(?: = \d+)?\$|\$c\\?,?\s*L_\{\\text\{in\}\}\$", [markdown])
 
 
+def label_as_y(code: str, markdown: str) -> list[str]:
+    return _finds(r"\\ne y_n|z_\{n\s*y_n\}|labels \$y_n\$", [markdown])
+
+
 DETECTORS = {"gradient name in math": gradient_name_in_math,
              "decorated length": decorated_length,
              "dilated G as tilde g": dilated_g_as_tilde,
              "r as the inverse std": r_as_inverse_std,
-             "group size c": group_size_c}
+             "group size c": group_size_c,
+             "label y_n": label_as_y}
 
 # each positive example is a line of chapter 8 before the fix (e6756ff), each negative one
 # its replacement or a legitimate use elsewhere in the chapter
@@ -87,6 +94,8 @@ POSITIVE = [
     ("r as the inverse std", 'dXc = dX_hat * c["r"]', ""),
     ("r as the inverse std", "", r"$r = (\sigma^2 + \epsilon)^{-1/2}$, $\partial L/\partial r = 1$"),
     ("group size c", "", r"into groups of $c$ consecutive channels, the $c\,L_{\text{in}}$ numbers"),
+    ("label y_n", "", r"logits $Z$ ($N \times C$) and labels $y_n$ is"),
+    ("label y_n", "", r"$\sum_{k \ne y_n} \max(0,\ z_{nk} - z_{n y_n} + 1)$"),
 ]
 NEGATIVE = [
     ("gradient name in math", "dX, dW = G @ W.T, X.T @ G",
@@ -100,6 +109,7 @@ NEGATIVE = [
     ("r as the inverse std", "r = (L_in + 2 * pad - K) % stride\ninv_sigma = (var + eps) ** -0.5",
      r"$r = (L_{\text{pad}} - K) \bmod \text{stride}$, $\sigma_\epsilon^{-1}$"),
     ("group size c", "", r"groups of $C_g = 3$ channels; $x + c\mathbf 1$"),
+    ("label y_n", "", r"$\sum_{j \ne k_n} \max(0,\ z_{nj} - z_{n k_n} + 1)$, $y_{n,m,i}$, $y_i$"),
 ]
 
 
