@@ -251,28 +251,46 @@ def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
     if opts.use_sandbox:
         if uid is None:  # not root: the limit counts every task of this user
             limits = sandbox.Limits(limits.memory_mb, limits.processes + _nproc_of(os.getuid()),
-                                    limits.cpu_seconds, limits.file_mb)
+                                    limits.cpu_seconds, limits.file_mb,
+                                    limits.group_memory_mb, limits.group_cpus)
         cmd = sandbox.command(cmd, workdir=workdir, hide=[*_book_dirs(), *opts.hide], env=env, uid=uid)
         run_env = {}
     else:
         run_env = dict(env)
-        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb)
+        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb,
+                                limits.group_memory_mb, limits.group_cpus)
+    # one control group for the whole sandbox where the machine allows it (memory, tasks
+    # and CPU of all its processes together); per-process limits are there either way
+    group = None
+    if opts.use_sandbox and sandbox.cgroup_support()[0]:
+        try:
+            group = sandbox.Cgroup(f"book-grader-{os.getpid()}-{workdir.name}", opts.limits)
+        except OSError as exc:
+            print(f"  warning: no cgroup for this exercise ({exc}); per-process limits only",
+                  file=sys.stderr, flush=True)
     # the worker's own output is never read (a kernel flooding it would fill the grader's
     # memory): what the grader needs comes back in files, read with read_capped
-    proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=sandbox.preexec(limits))
     try:
-        proc.wait(timeout=opts.timeout)
-    except subprocess.TimeoutExpired:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=sandbox.preexec(limits, group))
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # bwrap and everything in the sandbox
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        return f"time limit: the exercise did not finish within {opts.timeout:g} s"
-    # nothing survives: the sandbox has its own PID namespace, which ends with bwrap
-    return None
+            proc.wait(timeout=opts.timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # bwrap and everything in the sandbox
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            return f"time limit: the exercise did not finish within {opts.timeout:g} s"
+        # nothing survives: the sandbox has its own PID namespace, which ends with bwrap
+        if group is not None and group.oom_killed():
+            return (f"memory limit: the sandbox's processes together went over "
+                    f"{limits.group_memory_mb} MB and the kernel killed one")
+        return None
+    finally:
+        if group is not None:
+            group.close()
 
 
 def _explain_missing(workdir: Path, opts: Options) -> str:
@@ -521,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
     parser.add_argument("--processes", type=int, default=sandbox.Limits.processes)
     parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
+    parser.add_argument("--group-memory-mb", type=int, default=sandbox.Limits.group_memory_mb,
+                        help="memory of all of one sandbox's processes together (cgroup)")
     args = parser.parse_args(argv)
     labels = [s for s in (args.exercises or "").split(",") if s] or None
     use = not args.no_sandbox
@@ -534,9 +554,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     if use and works:
+        kind, how = sandbox.cgroup_support()
+        group = (f"per sandbox ({how}): {args.group_memory_mb} MB, {args.processes} tasks, "
+                 f"one core" if kind else f"no limit per sandbox: {how}")
         print(f"sandbox: on ({what}: no network, read-only filesystem without the book, the "
-              f"submissions or your home; limits {args.memory_mb} MB, {args.processes} "
-              f"processes, {args.cpu_seconds} s CPU)", flush=True)
+              f"submissions or your home; limits per process {args.memory_mb} MB, "
+              f"{args.processes} processes, {args.cpu_seconds} s CPU; {group})", flush=True)
     elif use:
         print(f"sandbox: OFF ({what}); submissions run with your rights: grade only trusted "
               f"code, or install bubblewrap", flush=True)
@@ -557,7 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     opts = Options(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
                    use_sandbox=use and works, vet=not args.no_vet, uid_base=args.uid_base,
-                   limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds))
+                   limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds,
+                                         group_memory_mb=args.group_memory_mb))
     start = time.perf_counter()
     out = Path(args.out) if args.out else folder / "grades.csv"
     rows = grade_folder(folder, out, opts=opts, exercises=labels, shard=args.shard)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import re
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,6 +44,7 @@ from .conftest import ROOT
 from .test_student import synthetic_chapter
 
 HAVE_SANDBOX, SANDBOX_WHY = sandbox.status()
+HAVE_CGROUP = sandbox.cgroup_support()[0] is not None
 
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n"
              "    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])\n"
@@ -300,6 +302,8 @@ def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
     proc, got, _ = vetted
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("sandbox: on (" if HAVE_SANDBOX else "sandbox: OFF ("), lines[0]
+    if HAVE_SANDBOX:
+        assert ("; per sandbox (cgroup v" if HAVE_CGROUP else "; no limit per sandbox") in lines[0]
     passed = sum(r == "pass" for r, _ in got.values())
     assert lines[-1].startswith(f"graded {len(VETTED) + 4} notebooks, {len(got)} exercise "
                                 f"results: {passed} passed, {len(got) - passed} failed")
@@ -331,6 +335,29 @@ def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
 '''
 
 UNVETTED = {
+    # issue 23 §4: limits per sandbox, not per process: three children of 1 GiB each (under
+    # the 4 GB address space of each) cannot all live at once in a 2 GB group; without a
+    # cgroup (the first line says so) they can, and the test says that instead
+    "group_memory": ({"ex-mlp-residual": residual("""\
+        if os.path.exists("forked"):  # only the first case forks
+            raise RuntimeError(open("forked").read())
+        pids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                block = b"x" * 2 ** 30  # 1 GiB, written
+                time.sleep(2)
+                os._exit(0)
+            pids.append(pid)
+        alive = 0
+        for pid in pids:
+            _, st = os.waitpid(pid, 0)
+            alive += os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+        open("forked", "w").write(f"{alive} of 3 children held 1 GiB at once")
+        raise RuntimeError(open("forked").read())""", head="import os, time\n")},
+        {"ex-mlp-residual": ("fail", r"raised RuntimeError: [012] of 3 children|memory limit: "
+                                     r"the sandbox's processes together"
+                             if HAVE_CGROUP else r"raised RuntimeError: 3 of 3 children")}),
     "fork_bomb": ({"ex-mlp-residual": residual("""\
         for _ in range(100000):
             if os.fork() == 0:
@@ -628,3 +655,21 @@ def test_a_sandbox_that_cannot_start_python_refuses_to_grade(tmp_path, monkeypat
     assert not (tmp_path / "grades.csv").exists()
     monkeypatch.setattr(sandbox, "_SELF_TEST", False)
     monkeypatch.undo()
+
+
+def test_a_cgroup_bounds_the_memory_of_all_its_processes_and_goes_away():
+    """booktools.sandbox.Cgroup on its own: a 64 MB group, a child that writes 256 MB is
+    killed by the kernel and the group says so; the group is removed afterwards."""
+    if not HAVE_CGROUP:
+        pytest.skip(f"no cgroup here: {sandbox.cgroup_support()[1]}")
+    group = sandbox.Cgroup(f"book-test-{os.getpid()}", sandbox.Limits(group_memory_mb=64))
+    dirs = list(group.dirs)
+    try:
+        proc = subprocess.run([sys.executable, "-c", "b = b'x' * 2 ** 28; print('survived')"],
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=sandbox.preexec(sandbox.Limits(), group))
+        assert proc.returncode == -9 and "survived" not in proc.stdout, proc
+        assert group.oom_killed()
+    finally:
+        group.close()
+    assert dirs and not any(d.exists() for d in dirs)
