@@ -86,7 +86,7 @@ def _sources(path: Path) -> tuple[str, str]:
 
 #: pages that still break a rule while their helper rewrites them: a strict xfail, so the
 #: entry must go the day the page is fixed
-PENDING = {"03_jacobian": "ch03 defines def h(x) for a composed function (issue 21 §4)"}
+PENDING: dict[str, str] = {}
 
 
 def _pending(paths):
