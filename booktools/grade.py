@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Queue
 
@@ -250,15 +250,12 @@ def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
     limits = opts.limits
     if opts.use_sandbox:
         if uid is None:  # not root: the limit counts every task of this user
-            limits = sandbox.Limits(limits.memory_mb, limits.processes + _nproc_of(os.getuid()),
-                                    limits.cpu_seconds, limits.file_mb,
-                                    limits.group_memory_mb, limits.group_cpus)
+            limits = replace(limits, processes=limits.processes + _nproc_of(os.getuid()))
         cmd = sandbox.command(cmd, workdir=workdir, hide=[*_book_dirs(), *opts.hide], env=env, uid=uid)
         run_env = {}
     else:
         run_env = dict(env)
-        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb,
-                                limits.group_memory_mb, limits.group_cpus)
+        limits = replace(limits, processes=10 ** 6)
     # one control group for the whole sandbox where the machine allows it (memory, tasks
     # and CPU of all its processes together); per-process limits are there either way
     group = None
@@ -376,6 +373,10 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
     cases = ex.cases(secrets.randbits(62))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     uid = None
+    # as root, the writable folder is a tmpfs of its own: what a submission writes in
+    # total is capped, not only each file (mounted before anything is put in it)
+    mounted = (opts.use_sandbox and sandbox.workdir_support()
+               and sandbox.mount_workdir(workdir, opts.limits.workdir_mb))
     try:
         torch.save(cases, workdir / "cases.pt")
         shutil.copy(HARNESS, workdir / "_book_harness.py")
@@ -409,6 +410,8 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
     finally:
         if uid is not None and uids is not None:
             uids.put(uid)
+        if mounted:
+            sandbox.unmount_workdir(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -541,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
     parser.add_argument("--group-memory-mb", type=int, default=sandbox.Limits.group_memory_mb,
                         help="memory of all of one sandbox's processes together (cgroup)")
+    parser.add_argument("--workdir-mb", type=int, default=sandbox.Limits.workdir_mb,
+                        help="size of the writable folder, a tmpfs when the grader is root")
     args = parser.parse_args(argv)
     labels = [s for s in (args.exercises or "").split(",") if s] or None
     use = not args.no_sandbox
@@ -557,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         kind, how = sandbox.cgroup_support()
         group = (f"per sandbox ({how}): {args.group_memory_mb} MB, {args.processes} tasks, "
                  f"one core" if kind else f"no limit per sandbox: {how}")
+        group += (f"; writable folder: a tmpfs of {args.workdir_mb} MB"
+                  if sandbox.workdir_support() else
+                  "; writable folder on the disk (only each file's size is limited)")
         print(f"sandbox: on ({what}: no network, read-only filesystem without the book, the "
               f"submissions or your home; limits per process {args.memory_mb} MB, "
               f"{args.processes} processes, {args.cpu_seconds} s CPU; {group})", flush=True)
@@ -581,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
                    use_sandbox=use and works, vet=not args.no_vet, uid_base=args.uid_base,
                    limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds,
-                                         group_memory_mb=args.group_memory_mb))
+                                         group_memory_mb=args.group_memory_mb,
+                                         workdir_mb=args.workdir_mb))
     start = time.perf_counter()
     out = Path(args.out) if args.out else folder / "grades.csv"
     rows = grade_folder(folder, out, opts=opts, exercises=labels, shard=args.shard)

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BASE_UID", "Cgroup", "Limits", "available", "cgroup_support", "command",
-           "preexec", "self_test", "status"]
+           "mount_workdir", "preexec", "self_test", "status", "unmount_workdir",
+           "workdir_support"]
 
 BASE_UID = 61000
 #: the system folders a sandbox sees (read-only), and the top-level links into them
@@ -54,6 +55,7 @@ class Limits:
     file_mb: int = 64          #: the largest file a process may write
     group_memory_mb: int = 2048  #: resident memory of all the sandbox's processes (cgroup)
     group_cpus: float = 1.0    #: CPU share of the whole sandbox, in cores (cgroup)
+    workdir_mb: int = 512      #: size of the writable folder, when it can be a tmpfs
 
 
 def bwrap_path() -> str | None:
@@ -363,3 +365,42 @@ def cgroup_support() -> tuple[str | None, str]:
     _KIND = None
     _CGROUP_STATUS = (None, "no cgroup (" + "; ".join(why) + ")")
     return _CGROUP_STATUS
+
+
+# ------------------------------------------------------------- a size-capped workdir
+
+def mount_workdir(workdir: Path, size_mb: int) -> bool:
+    """Make ``workdir`` (empty) a tmpfs of ``size_mb`` MB: the total a submission can
+    write, not only the size of one file. Needs root (``mount``); ``False`` when it
+    cannot, and then only the per-file limit holds (the first line says which)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700",
+                           "book-grader", str(workdir)], capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+def unmount_workdir(workdir: Path) -> None:
+    """Undo :func:`mount_workdir` (lazily, so that nothing left open can keep it)."""
+    subprocess.run(["umount", "-l", str(workdir)], capture_output=True, timeout=30)
+
+
+_TMPFS: bool | None = None
+
+
+def workdir_support() -> bool:
+    """Whether :func:`mount_workdir` works here (tried once, on a scratch folder)."""
+    global _TMPFS
+    if _TMPFS is None:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="grade-tmpfs-probe-"))
+        try:
+            _TMPFS = mount_workdir(d, 1)
+            if _TMPFS:
+                unmount_workdir(d)
+        except (OSError, subprocess.SubprocessError):
+            _TMPFS = False
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return _TMPFS

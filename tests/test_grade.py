@@ -45,6 +45,7 @@ from .test_student import synthetic_chapter
 
 HAVE_SANDBOX, SANDBOX_WHY = sandbox.status()
 HAVE_CGROUP = sandbox.cgroup_support()[0] is not None
+HAVE_TMPFS = sandbox.workdir_support()
 
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n"
              "    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])\n"
@@ -229,7 +230,8 @@ def unvetted(tmp_path_factory):
     if not HAVE_SANDBOX:
         pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
     folder = _unvetted_folder(tmp_path_factory)
-    handle = _start(folder, "--no-vet", "--processes", "128", "--uid-base", str(UNVETTED_UID))
+    handle = _start(folder, "--no-vet", "--processes", "128", "--uid-base", str(UNVETTED_UID),
+                    "--workdir-mb", "256")
     return _finish(handle) + (folder,)
 
 
@@ -304,6 +306,8 @@ def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
     assert lines[0].startswith("sandbox: on (" if HAVE_SANDBOX else "sandbox: OFF ("), lines[0]
     if HAVE_SANDBOX:
         assert ("; per sandbox (cgroup v" if HAVE_CGROUP else "; no limit per sandbox") in lines[0]
+        assert ("writable folder: a tmpfs of 512 MB" if HAVE_TMPFS
+                else "writable folder on the disk") in lines[0]
     passed = sum(r == "pass" for r, _ in got.values())
     assert lines[-1].startswith(f"graded {len(VETTED) + 4} notebooks, {len(got)} exercise "
                                 f"results: {passed} passed, {len(got) - passed} failed")
@@ -358,6 +362,24 @@ UNVETTED = {
         {"ex-mlp-residual": ("fail", r"raised RuntimeError: [012] of 3 children|memory limit: "
                                      r"the sandbox's processes together"
                              if HAVE_CGROUP else r"raised RuntimeError: 3 of 3 children")}),
+    # issue 23 §4: the writable folder is capped in total (a tmpfs, as root), not only per
+    # file: eight files of 60 MB do not fit in the run's 256 MB (--workdir-mb 256)
+    "disk_fill": ({"ex-mlp-residual": residual("""\
+        written = 0
+        block = b"x" * (60 * 2 ** 20)
+        for i in range(8):
+            try:
+                with open(f"fill{i}", "wb") as fh:
+                    fh.write(block)
+                written += 1
+            except OSError:
+                break
+        for i in range(8):  # room again for the grader's own outputs file
+            if os.path.exists(f"fill{i}"):
+                os.remove(f"fill{i}")
+        raise RuntimeError(f"wrote {written} of 8 files of 60 MB")""", head="import os\n")},
+        {"ex-mlp-residual": ("fail", r"raised RuntimeError: wrote [0-4] of 8 files"
+                             if HAVE_TMPFS else r"raised RuntimeError: wrote 8 of 8 files")}),
     "fork_bomb": ({"ex-mlp-residual": residual("""\
         for _ in range(100000):
             if os.fork() == 0:
