@@ -34,8 +34,8 @@ Environment variables, so that a test can simulate the container: ``AUTOGRADER_R
 (default ``/autograder``), ``BOOK_PYTHON`` (the interpreter ``run_autograder`` uses;
 default ``$AUTOGRADER_ROOT/venv/bin/python``), ``GRADE_FLAGS`` (extra options of
 ``booktools.grade``, e.g. ``--cell-timeout 30``); for ``setup.sh`` also ``BOOK_VENV``
-(default ``$AUTOGRADER_ROOT/venv``), ``TORCH_INDEX`` (empty: no extra index) and
-``BOOK_SETUP_APT=0`` (never call apt-get).
+(default ``$AUTOGRADER_ROOT/venv``), ``TORCH_INDEX`` (empty: no extra index),
+``BOOK_SETUP_PYTHON`` (default ``python3.11``) and ``BOOK_SETUP_APT=0`` (never call apt-get).
 """
 
 from __future__ import annotations
