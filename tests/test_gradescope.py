@@ -14,7 +14,7 @@ independently of the code that produces it) and for the scores and the diagnosis
 
 The run of the archive's own ``setup.sh`` in a fresh virtualenv installs PyTorch and the
 grader's packages (minutes: 156 s on the development machine, from its local package mirror):
-local mirror): it is marked ``envs`` and runs only with ``BOOK_TEST_SETUP_SH=1``.
+it is marked ``envs`` and runs only with ``BOOK_TEST_SETUP_SH=1``.
 """
 
 from __future__ import annotations
