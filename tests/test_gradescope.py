@@ -317,9 +317,10 @@ def test_results_json_carries_the_grader_csv(graded):
 def test_no_notebook_and_grader_failure(bundle, tmp_path):
     empty = container(tmp_path / "empty", bundle, {})
     (empty / "submission" / "answers.py").write_text("x = 1\n")
-    out, data = finish(start(empty), empty)
+    out, data = finish(start(empty, GRADE_FLAGS="--no-sandbox"), empty)
     assert spec_problems(data) == [] and data["score"] == 0.0 and data["tests"] == []
     assert "No notebook" in data["output"]
+    assert out.splitlines()[0] == "sandbox: OFF (--no-sandbox in GRADE_FLAGS)"
     # the grader refuses to run (a bad flag of the instructor's): no results.json, a
     # failed autograder rather than a zero
     bad = container(tmp_path / "bad", bundle, {"05_linear_layer.ipynb": submission("wrong")})
