@@ -42,6 +42,7 @@ import csv
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -256,7 +257,11 @@ def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
         run_env = {}
     else:
         run_env = dict(env)
-        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb)
+        # no process limit of the grader's own: keep the current hard limit (raising it
+        # needs CAP_SYS_RESOURCE, which root in a container such as Gradescope's lacks)
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        nproc = 10 ** 6 if hard == resource.RLIM_INFINITY else min(hard, 10 ** 6)
+        limits = sandbox.Limits(limits.memory_mb, nproc, limits.cpu_seconds, limits.file_mb)
     # the worker's own output is never read (a kernel flooding it would fill the grader's
     # memory): what the grader needs comes back in files, read with read_capped
     proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdin=subprocess.DEVNULL,

@@ -265,14 +265,17 @@ def _sandbox_expected() -> bool:
 
 @pytest.fixture(scope="module")
 def graded(bundle, tmp_path_factory):
-    """The honest and the wrong submission, each in its own container, at once."""
+    """The honest and the wrong submission, each in its own container, at once; and the
+    wrong one again with the sandbox off, as in a container that refuses namespaces."""
+    kinds = {"honest": "honest", "wrong": "wrong", "wrong-no-sandbox": "wrong"}
     roots = {kind: container(tmp_path_factory.mktemp(f"autograder-{kind}"), bundle,
-                             {"05_linear_layer.ipynb": submission(kind)})
-             for kind in ("honest", "wrong")}
+                             {"05_linear_layer.ipynb": submission(made)})
+             for kind, made in kinds.items()}
     t0 = time.perf_counter()
-    procs = {kind: start(root, GRADE_FLAGS="--cell-timeout 60") for kind, root in roots.items()}
+    procs = {kind: start(root, GRADE_FLAGS="--cell-timeout 60" + (
+        " --no-sandbox" if kind.endswith("no-sandbox") else "")) for kind, root in roots.items()}
     done = {kind: finish(proc, roots[kind]) + (roots[kind],) for kind, proc in procs.items()}
-    print(f"two containers graded in {time.perf_counter() - t0:.1f} s")
+    print(f"three containers graded in {time.perf_counter() - t0:.1f} s")
     return done
 
 
@@ -280,7 +283,8 @@ def test_run_autograder_writes_results_json(graded):
     for kind, (out, data, _) in graded.items():
         assert spec_problems(data) == [], kind
         first = out.splitlines()[0]
-        assert first.startswith("sandbox: on (" if _sandbox_expected() else "sandbox: OFF ("), first
+        on = _sandbox_expected() and not kind.endswith("no-sandbox")
+        assert first.startswith("sandbox: on (" if on else "sandbox: OFF ("), first
         assert data["output"].startswith(first)
         names = [t["name"] for t in data["tests"]]
         assert names == ["ex-linear-vjp (my_linear_vjp)", "ex-linear-nn-vjp (my_nn_linear_vjp)"]
@@ -301,6 +305,15 @@ def test_wrong_submission_gets_the_diagnosis(graded):
     assert (linear["score"], linear["status"]) == (0.0, "failed")
     assert re.search(r"^ex-linear-vjp: .*dW is the transpose", linear["output"]), linear["output"]
     assert re.search(r"ex-linear-nn-vjp: not implemented yet", nn["output"]), nn["output"]
+
+
+def test_without_the_sandbox_the_verdicts_are_the_same(graded):
+    _, sandboxed, _ = graded["wrong"]
+    _, plain, _ = graded["wrong-no-sandbox"]
+    assert [(t["name"], t["score"]) for t in plain["tests"]] == [
+        (t["name"], t["score"]) for t in sandboxed["tests"]]
+    assert "dW is the transpose" in plain["tests"][0]["output"]
+    assert "not implemented yet" in plain["tests"][1]["output"]
 
 
 def test_results_json_carries_the_grader_csv(graded):
