@@ -359,7 +359,6 @@ def test_layout_sentence_in_the_same_words(where):
 # its XPASS fails the run until its entry is removed here, so the list cannot go stale.
 
 PENDING = {
-    "fd_eps": {"01_scalar_derivative": "ch01's exercise names the step eps (it becomes h)"},
 }
 
 
@@ -795,8 +794,6 @@ def test_chapter8_collisions_are_gone(name, path):
 # then delete its entry.
 PENDING_CH56 = {
     ("direction", "08_more_layers"): "ch08 names a direction v (the chapter 7-8 fix branch)",
-    ("fd_step", "01_scalar_derivative"): "ch01's exercise argument eps becomes h",
-    ("direction", "02_gradient"): "ch02 names its directions E, dirs, perp",
 }
 
 _EPS_STEP_MD = re.compile(
