@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench measure-loop student book-student grade
+.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench bench-grader measure-loop student book-student grade
 
 ## venv: .venv from requirements.lock, every file checked against its hash, then the book's
 ## helpers package (editable, no dependencies: they are all in the lock)
@@ -156,6 +156,11 @@ clean-notebooks: $(STAMP)
 ## bench: explicit Jacobians vs VJPs: time, measured peak memory, fits (CSV, plots, table.md in benchmarks/results/; < 2 min)
 bench: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/jacobian_cost.py
+
+## bench-grader: the grader's throughput at --jobs 1 and 2 on copies of chapter 5, in one
+## run (a Markdown table with the load average around each run; a few minutes)
+bench-grader: $(STAMP)
+	$(BIN)/python benchmarks/grader_throughput.py $(BENCH_FLAGS)
 
 ## measure-loop: issues 16 and 24's measurement in one run on a temporary clone (its own
 ## .venv, then: the stock build, jupyter-book build --all with execute_notebooks: force,
