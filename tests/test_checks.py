@@ -1,7 +1,7 @@
 """The exercise checkers (helpers/exercises/): each right implementation passes, the
 stub reports "not implemented yet", and a catalogue of wrong implementations gets the
 diagnosis that names its mistake. For each requirement an exercise states (leading dims,
-any rank, logits of +-1000, N = 1, M = 1), a solution violating only that requirement is
+any rank, N = 1, M = 1), a solution violating only that requirement is
 rejected with a diagnosis naming it. The judge (`verdict`) survives malformed records.
 Also: the instructors' page lists every exercise."""
 
