@@ -1,7 +1,7 @@
 """The exercise checkers (helpers/exercises/): each right implementation passes, the
 stub reports "not implemented yet", and a catalogue of wrong implementations gets the
 diagnosis that names its mistake. For each requirement an exercise states (leading dims,
-any rank, logits of +-1000, N = 1, M = 1), a solution violating only that requirement is
+any rank, N = 1, M = 1), a solution violating only that requirement is
 rejected with a diagnosis naming it. The judge (`verdict`) survives malformed records.
 Also: the instructors' page lists every exercise."""
 
@@ -65,6 +65,11 @@ def jac_sum(f, x):
     return torch.autograd.grad(f(xr).sum(), xr)[0]
 
 
+def rich_D(f, x, h):
+    """The central difference D(h) of ex-scalar-richardson."""
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
 def gate_graph_autograd(x, y, g):
     """Right for ex-gradient-gate-graph by autograd (independent of the judge's hand formula)."""
     x, y = x.detach().clone().requires_grad_(True), y.detach().clone().requires_grad_(True)
@@ -88,18 +93,26 @@ def gate_graph_parts(x, y, g, dx="both", dy="both", swap=True, route="larger"):
 
 # (checker, a right implementation, {mistake: (wrong implementation, regex of the diagnosis)})
 CATALOGUE = {
-    "ex-scalar-central-difference": (
-        checks.check_central_difference,
-        lambda f, x, eps: (f(x + eps) - f(x - eps)) / (2 * eps),
+    "ex-scalar-richardson": (
+        checks.check_richardson_difference,
+        lambda f, x, h: (8 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12 * h),
         {
-            "forward": (lambda f, x, eps: (f(x + eps) - f(x)) / eps, "forward difference"),
-            "backward": (lambda f, x, eps: (f(x) - f(x - eps)) / eps, "backward difference"),
-            "missing 2": (lambda f, x, eps: (f(x + eps) - f(x - eps)) / eps, "2 \\* eps"),
-            "sign": (lambda f, x, eps: (f(x - eps) - f(x + eps)) / (2 * eps), "sign is flipped"),
-            "none": (lambda f, x, eps: None, "returned None"),
-            "nan": (lambda f, x, eps: float("nan"), "returned nan"),
-            "raises": (lambda f, x, eps: f(x, eps), "raised TypeError"),
-            "not a number": (lambda f, x, eps: [f(x)], "return a number"),
+            "central": (lambda f, x, h: (f(x + h) - f(x - h)) / (2 * h), r"plain central difference D\(h\)"),
+            "central 2h": (lambda f, x, h: (f(x + 2 * h) - f(x - 2 * h)) / (4 * h),
+                           r"plain central difference D\(2h\)"),
+            "no /3": (lambda f, x, h: 4 * rich_D(f, x, h) - rich_D(f, x, 2 * h), "divide by 3"),
+            "swapped": (lambda f, x, h: (4 * rich_D(f, x, 2 * h) - rich_D(f, x, h)) / 3,
+                        "weights are swapped"),
+            "average": (lambda f, x, h: (rich_D(f, x, h) + rich_D(f, x, 2 * h)) / 2, "average"),
+            "forward weights": (lambda f, x, h: 2 * rich_D(f, x, h) - rich_D(f, x, 2 * h),
+                                "linear in h"),
+            "forward": (lambda f, x, h: (f(x + h) - f(x)) / h, "forward difference"),
+            "sign": (lambda f, x, h: -(4 * rich_D(f, x, h) - rich_D(f, x, 2 * h)) / 3,
+                     "sign is flipped"),
+            "none": (lambda f, x, h: None, "returned None"),
+            "nan": (lambda f, x, h: float("nan"), "returned nan"),
+            "raises": (lambda f, x, h: f(x, h), "raised TypeError"),
+            "not a number": (lambda f, x, h: [f(x)], "return a number"),
         },
     ),
     "ex-gradient-gate-graph": (
@@ -226,7 +239,7 @@ def test_right_implementation_passes(label, capsys):
 @pytest.mark.parametrize("label", sorted(CATALOGUE))
 def test_helper_itself_passes(label):
     """The helper the exercise re-implements passes its own checker (sanity)."""
-    helper = {"ex-scalar-central-difference": None,
+    helper = {"ex-scalar-richardson": None,
               "ex-gradient-gate-graph": None,
               "ex-jacobian-builder": helpers.jacobian,
               "ex-generalized-contract": helpers.contract,

@@ -599,7 +599,7 @@ VET = [  # (label, cell source, None if accepted else a regex of the diagnosis)
      r"`einsum`, which this exercise forbids"),
     ("ex-gradient-gate-graph", "def my_gate_graph_backward(x, y, g):\n"
                                "    return torch.func.vjp(torch.maximum, x, y)", r"`vjp` \(autograd\)"),
-    ("ex-scalar-central-difference", "def my_central_difference(f, x, eps):\n"
+    ("ex-scalar-richardson", "def my_richardson_difference(f, x, h):\n"
                                      "    return float(torch.tensor(f(x)))", r"`torch`.*no torch"),
     ("ex-jacobian-builder", "def my_jacobian(f, x):\n"
                             "    return torch.autograd.functional.jacobian(f, x)",

@@ -223,7 +223,7 @@ def test_finite_differences_are_refused_where_the_policy_forbids_them():
     """ex-jacobian-builder asks for autograd VJPs: a builder that calls f at shifted points
     (central differences: its values are close to the Jacobian) is refused
     with a diagnosis naming the calls; the autograd builder passes; and chapter 1's
-    central-difference exercise, whose policy allows finite differences, still passes."""
+    Richardson exercise, whose policy allows finite differences, still passes."""
     import torch
 
     from helpers.exercises import EXERCISES, verdict
@@ -255,10 +255,10 @@ def test_finite_differences_are_refused_where_the_policy_forbids_them():
     assert ok is False and "called f at a point other than the input x" in text, text
     assert re.search(r"finite differences, \d+ calls", text), text
 
-    cd = EXERCISES["ex-scalar-central-difference"]
+    cd = EXERCISES["ex-scalar-richardson"]
     cd_cases = cd.cases(7)
-    ok, text = judge(lambda f, x, h: (f(x + h) - f(x - h)) / (2 * h),
-                     "ex-scalar-central-difference", cd_cases)
+    ok, text = judge(lambda f, x, h: (8 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12 * h),
+                     "ex-scalar-richardson", cd_cases)
     assert ok is True, text
 
 

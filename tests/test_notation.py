@@ -368,7 +368,6 @@ def test_layout_sentence_stated_once_and_pointed_back_to(where):
 # its XPASS fails the run until its entry is removed here, so the list cannot go stale.
 
 PENDING = {
-    "fd_eps": {"01_scalar_derivative": "ch01's exercise names the step eps (it becomes h)"},
 }
 
 
@@ -803,8 +802,6 @@ def test_chapter8_collisions_are_gone(name, path):
 # helpers are rewriting; each is a strict xfail, so it turns red once the chapter is fixed:
 # then delete its entry.
 PENDING_CH56 = {
-    ("fd_step", "01_scalar_derivative"): "ch01's exercise argument eps becomes h",
-    ("direction", "02_gradient"): "ch02 names its directions E, dirs, perp",
 }
 
 _EPS_STEP_MD = re.compile(
@@ -914,3 +911,43 @@ def test_book_wide_notation_rules_of_chapters_5_and_6(rule, path):
     markdown = "\n".join(_cells(path, "markdown"))
     hits = _DETECTORS[rule](code, markdown)
     assert hits == [], f"{path.name}: {rule}: {hits}"
+
+
+# ============================================== chapters 1 and 2 (issue 21 §4: u, C and b)
+# u is the unit roundoff (chapter 1), never a function u(x) (the product rule's factors are
+# phi and psi); in chapter 1's error model the constants are kappa and r, because C counts
+# classes and b is the bias.
+
+_U_FUNCTION = re.compile(r"(?<![\\\w])u'*\(\s*[a-z]\s*\)")
+_ERROR_MODEL_C_B = re.compile(r"E\(h\)\s*(?:\\approx|=)\s*(?:C|b)\b|(?<![\\\w])C\s*(?:\\,)?\s*h\b|\bb\s*/\s*h\b")
+
+
+def u_as_function(markdown: str) -> list[str]:
+    """``u(x)``, ``u'(x)``: u used as a function, where it is the unit roundoff."""
+    return [m.group(0) for math in _math(markdown) for m in _U_FUNCTION.finditer(math)]
+
+
+def error_model_c_or_b(markdown: str) -> list[str]:
+    """The finite-difference error model written with C (the number of classes) or b (the
+    bias) as its constants: ``E(h) = Ch + b/h``, ``C\\,h^{p}``."""
+    return [m.group(0) for math in _math(markdown) for m in _ERROR_MODEL_C_B.finditer(math)]
+
+
+@pytest.mark.parametrize("markdown", [r"$\frac{d}{dx}(u(x)\,v(x)) = u'(x)\,v(x)$",
+                                      r"$E(h) = Ch + b/h$", r"$$E(h) \approx C\,h^{p} + u|f|/h$$"])
+def test_u_and_error_model_detectors_find(markdown):
+    assert u_as_function(markdown) or error_model_c_or_b(markdown)
+
+
+@pytest.mark.parametrize("markdown", [r"$u = 2^{-53}$, $u\,|f(x)|/h$, $\varphi(x)\,\psi(x)$",
+                                      r"$E(h) = \kappa h + r/h$, $Y = XW + b$, $C$ classes"])
+def test_u_and_error_model_detectors_ignore(markdown):
+    assert u_as_function(markdown) == [] and error_model_c_or_b(markdown) == []
+
+
+@pytest.mark.parametrize("path", _PAGES, ids=lambda p: p.stem)
+def test_u_is_the_unit_roundoff_and_the_error_model_has_its_own_constants(path):
+    markdown = "\n".join(_cells(path, "markdown"))
+    assert u_as_function(markdown) == [], f"{path.name}: u is the unit roundoff, not a function"
+    assert error_model_c_or_b(markdown) == [], (
+        f"{path.name}: the error model's constants are kappa and r (C counts classes, b is the bias)")

@@ -22,7 +22,7 @@ otherwise: the classic mistake when the wrong answer matches a known wrong varia
 missing or extra transpose, a sum over the wrong axis, a missing or extra 1/N, a flipped
 sign, a wrong shape, ``None``, a tuple of the wrong length or order, NaN/inf, float32, an
 exception with the student's line) and, when a case tests a requirement the exercise
-states (leading dims ``(*, D)``, any rank, logits of +-1000, N = 1, M = 1), which.
+states (leading dims ``(*, D)``, any rank, N = 1, M = 1), which.
 
 How to add an exercise -- it touches the chapter's module only (plus its tests and the
 instructors' page):
