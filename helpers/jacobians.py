@@ -113,20 +113,21 @@ def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
 def contract(G: torch.Tensor, J: torch.Tensor) -> torch.Tensor:
     """Generalized vector-Jacobian product: sum over the output dims of ``G * J``.
 
-    ``result[t] = sum_s G[s] J[s, t]``. Chapter 4 states it; chapter 5 uses it to
-    check the linear layer's closed forms.
+    ``result[beta] = sum_alpha G[alpha] J[alpha, beta]``, with ``alpha`` running over the
+    output's index tuples and ``beta`` over the input's. Chapter 4 states it; chapter 5 uses
+    it to check the linear layer's closed forms.
 
     Parameters
     ----------
     G : torch.Tensor
-        Upstream gradient dL/dY, shape ``S`` (the output's shape).
+        Upstream gradient dL/dY, of the output's shape ``(y)``.
     J : torch.Tensor
-        Generalized Jacobian dY/dX, shape ``S + T``.
+        Generalized Jacobian dY/dX, shape ``(y) + (x)`` (output dims first).
 
     Returns
     -------
     torch.Tensor
-        dL/dX, shape ``T`` (the input's shape).
+        dL/dX, of the input's shape ``(x)``.
     """
     as_tensor("contract", "G", G)
     as_tensor("contract", "J", J)
@@ -151,7 +152,7 @@ def flatten_jacobian(J: torch.Tensor, out_ndim: int, order: str = "row") -> torc
     Parameters
     ----------
     J : torch.Tensor
-        Shape ``S + T`` with ``len(S) == out_ndim``.
+        Shape ``(y) + (x)``, the output's shape ``(y)`` first, with ``len((y)) == out_ndim``.
     out_ndim : int
         Number of output dims at the front of ``J``.
     order : {"row", "col"}
@@ -159,7 +160,7 @@ def flatten_jacobian(J: torch.Tensor, out_ndim: int, order: str = "row") -> torc
     Returns
     -------
     torch.Tensor
-        Shape ``(prod(S), prod(T))``.
+        Shape ``(prod((y)), prod((x)))``.
     """
     as_tensor("flatten_jacobian", "J", J)
     if not 0 <= out_ndim <= J.ndim:

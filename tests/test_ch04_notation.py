@@ -12,6 +12,9 @@ collision it names is reintroduced.
    ...), never ``dX_step``, ``E_12`` or ``E_jl``.
 5. Chapter 4's code does not rebind ``A``, ``C`` or ``Z`` (the notation page gives them
    other meanings: A = relu(Z), C the number of classes).
+6. Chapter 4's chain rule composes f_1 and f_2, as chapter 3's does: no Python function ``g``
+   and no ``g \\circ f`` or ``z = g(y)`` in the prose (g is chapter 3's upstream vector, and
+   sec-generalized-adjoint's).
 
 Each detector is first tried on a positive and a negative example, so a detector that
 stopped detecting fails here rather than passing silently.
@@ -35,6 +38,8 @@ _EINSUM = re.compile(r"einsum\(\s*(['\"])([^'\"]*)\1")
 _H_FUNC = re.compile(r"^\s*(?:def\s+h\s*\(|h\s*=\s*lambda\b)", re.M)
 _DIR_NAMES = re.compile(r"\bdX_step\b|\bE_\d\d\b|\bE_jl\b")
 _CH4_REBOUND = re.compile(r"^\s*(A|C|Z)\s*=(?!=)", re.M)
+_G_FUNC = re.compile(r"^\s*(?:def\s+g\s*\(|g\s*=\s*lambda\b)", re.M)
+_G_MATH = re.compile(r"\bg\s*\\circ\s*f\b|\bz\s*=\s*g\s*\(")
 
 
 def foreign_indices(markdown: str) -> list[str]:
@@ -57,6 +62,11 @@ def direction_names(code: str, markdown: str) -> list[str]:
     return _DIR_NAMES.findall(code + "\n" + markdown)
 
 
+def g_function(code: str, markdown: str) -> list[str]:
+    return ([m.group(0).strip() for m in _G_FUNC.finditer(code)]
+            + [m.group(0) for m in _G_MATH.finditer(markdown)])
+
+
 def ch4_rebound(code: str) -> list[str]:
     return [m.group(0).strip() for m in _CH4_REBOUND.finditer(code)]
 
@@ -71,6 +81,9 @@ def ch4_rebound(code: str) -> list[str]:
     (lambda code: direction_names(code, ""), "dX_step = torch.randn(3)", "X_dir = torch.randn(3)"),
     (lambda code: direction_names(code, ""), "E_12 = torch.zeros(2, 3)", "E = 1"),
     (ch4_rebound, "C = torch.randn(3, 4)", "C_in = 3\nif C == 2: pass"),
+    (lambda code: g_function(code, ""), "def g(Y):\n    return Y", "def f2(Y):\n    pass\ng = torch.randn(3)"),
+    (lambda md: g_function("", md), r"$(g \circ f)(X)$ and $z = g(y)$",
+     r"$f_2 \circ f_1$, $\langle g, B\, \Delta x \rangle$, $g_{nm}$"),
 ])
 def test_detectors_find_and_ignore(detector, positive, negative):
     assert detector(positive), f"{detector.__name__} missed {positive!r}"
@@ -122,3 +135,8 @@ def test_no_einsum_x_y_no_h_function_one_direction_name(path):
 def test_chapter_4_does_not_rebind_A_C_Z():
     code, _ = _sources(ROOT / "chapters" / "04_generalized_jacobian.ipynb")
     assert ch4_rebound(code) == [], "A = relu(Z) and C (classes) are the notation page's"
+
+
+def test_chapter_4_composes_f_1_and_f_2():
+    code, markdown = _sources(ROOT / "chapters" / "04_generalized_jacobian.ipynb")
+    assert g_function(code, markdown) == [], "the chain rule composes f_1 and f_2 (g is a vector)"
