@@ -325,7 +325,7 @@ def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
             action()
             report.append(f"{name}: ALLOWED")
         except BaseException as exc:
-            report.append(f"{name}: blocked ({type(exc).__name__})")
+            report.append(f"{name}: blocked")  # short: a diagnosis quotes 300 characters
     attempt("write-book", lambda: open(@BOOK@ + "/pwned", "w").write("x"))
     attempt("write-tmp", lambda: open("/tmp/pwned", "w").write("x"))
     attempt("read-other", lambda: open(@OTHER@).read())

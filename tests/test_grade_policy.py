@@ -284,3 +284,21 @@ def test_the_guard_costs_no_dynamo_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300)
     assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+def test_student_text_in_a_diagnosis_is_a_short_printable_excerpt():
+    """Issue 23 §3: an exception message is the one channel from the kernel into the
+    diagnosis; it is cut to a short line of printable characters, and a forged type
+    name is not echoed."""
+    from helpers.exercises import EXERCISES, verdict
+
+    ex = EXERCISES["ex-linear-vjp"]
+    cases = ex.cases(0)
+    secret = "A" * 5000 + "\x1b[31m\n" + "B" * 100
+    record = {"status": "error", "type": "Evil\x1b]0;x", "message": secret,
+              "where": " (in f, line 1: `" + "C" * 900 + "`)"}
+    ok, text = verdict("ex-linear-vjp", cases, [record] * len(cases))
+    assert ok is False
+    assert "AAAA" in text and "A" * 301 not in text and "B" not in text, text[:400]
+    assert "C" * 161 not in text and "\x1b" not in text and "Evil" not in text, text[:400]
+    assert "raised an exception:" in text

@@ -20,6 +20,7 @@ records as data and calls the same :func:`verdict`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -250,6 +251,13 @@ def _shifted_call(case: dict, record: dict) -> str | None:
     return None
 
 
+
+def _excerpt(text, n: int) -> str:
+    """``text`` as one line of printable characters, at most ``n`` of them (``…`` marks a cut)."""
+    line = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    line = " ".join(line.split())
+    return line if len(line) <= n else line[:n - 1] + "…"
+
 def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool | None, str]:
     """Judge the records of one exercise: ``(True, done)``, ``(None, "")`` for the stub,
     ``(False, diagnosis)``. Pure: never runs the student's code; any record is safe."""
@@ -267,16 +275,21 @@ def verdict(label: str, cases: Sequence[dict], records: Sequence) -> tuple[bool 
             return None, ""
         try:
             if record["status"] == "error":
-                msg = record["message"]
+                # the student's own text, kept short and printable: an exception message
+                # is the one channel from the kernel into the diagnosis
+                msg = _excerpt(record["message"], 300)
+                where = _excerpt(record["where"], 160)
+                etype = (record["type"] if re.fullmatch(r"[A-Za-z_]\w{0,60}", str(record["type"]))
+                         else "an exception")
                 hint = ""
-                if record["type"] == "MemoryError" or "allocate memory" in msg:
+                if etype == "MemoryError" or "allocate memory" in msg:
                     hint = (" -- out of memory: your function allocated more than the memory "
                             "limit (the cases are small: a result needs no large tensor)")
                 elif any(s in msg for s in _SHAPE_ERRORS):
                     hint = (" -- a shape mismatch inside your code: write down the shape of "
                             "every factor and check which one needs a transpose")
                 raise AssertionError(
-                    f"{label}: your function raised {record['type']}: {msg}{record['where']} "
+                    f"{label}: your function raised {etype}: {msg}{where} "
                     f"when called with {case['desc']}{hint}")
             if not ex.policy.finite_differences:
                 shifted = _shifted_call(case, record)
