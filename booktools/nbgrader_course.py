@@ -36,9 +36,10 @@ __all__ = ["POINTS", "HIDDEN_SEED_OFFSET", "solution_cells", "solution_source",
 POINTS = 1
 #: hidden tests draw their cases from the exercise's seed plus this
 HIDDEN_SEED_OFFSET = 7919
+#: first line of every autograder-tests cell
+IMPORT_CHECK = "from helpers.exercises.selfcheck import graded_check"
 CONFIG = '''"""nbgrader configuration of the course written by `make nbgrader`."""
 c = get_config()  # noqa: F821 (defined by nbgrader)
-c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "backprop-linear-layer"
 c.Exec.timeout = 120
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
@@ -109,8 +110,7 @@ def chapter_notebook(chapter: str, solutions: list[tuple[str, str]]):
                     f"chapter `{chapter}`. Write your code where it says `YOUR CODE HERE`; "
                     f"the cell below each answer is graded ({POINTS} point each). Your function "
                     f"may not call the book's helpers it re-implements."),
-             new_code("import math\n\nimport torch\n\nfrom helpers.exercises.selfcheck import "
-                      "graded_check")]
+             new_code("import math\n\nimport torch")]
     cells[0].metadata.update(_meta("intro", solution=False, grade=False, locked=True))
     cells[1].metadata.update(_meta("setup", solution=False, grade=False, locked=True))
     for label, src in solutions:
@@ -120,7 +120,10 @@ def chapter_notebook(chapter: str, solutions: list[tuple[str, str]]):
         md.metadata.update(_meta(f"{label}-text", solution=False, grade=False, locked=True))
         ans = new_code(solution_source(src, label))
         ans.metadata.update(_meta(f"{label}-answer", solution=True, grade=False, locked=False))
-        test = new_code(f"assert graded_check({label!r}, {ex.func})\n"
+        # the test cell imports the judge itself: a student's cell that defines a function
+        # named graded_check must not stand in for it (the import runs after their cells)
+        test = new_code(f"{IMPORT_CHECK}\n\n"
+                        f"assert graded_check({label!r}, {ex.func})\n"
                         f"### BEGIN HIDDEN TESTS\n"
                         f"assert graded_check({label!r}, {ex.func}, "
                         f"seed={ex.seed + HIDDEN_SEED_OFFSET})\n"
