@@ -20,15 +20,13 @@ The reference solutions are the book's code solution cells (tagged ``solution`` 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 
-from .student import ROOT, SOLUTION_TAG
+from .student import ROOT, SOLUTION_TAG, tree_cli
 
 __all__ = ["POINTS", "HIDDEN_SEED_OFFSET", "solution_cells", "solution_source",
            "chapter_notebook", "make_course"]
@@ -41,7 +39,7 @@ IMPORT_CHECK = "from helpers.exercises.selfcheck import graded_check"
 CONFIG = '''"""nbgrader configuration of the course written by `make nbgrader`."""
 c = get_config()  # noqa: F821 (defined by nbgrader)
 c.CourseDirectory.course_id = "backprop-linear-layer"
-c.Exec.timeout = 120
+c.Execute.timeout = 120  # seconds per cell (the class nbgrader runs notebooks with)
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
 '''
 
@@ -165,17 +163,8 @@ def make_course(root: str | Path = ROOT, out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m booktools.nbgrader_course",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=str(ROOT))
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    try:
-        make_course(args.root, args.out)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return tree_cli("python -m booktools.nbgrader_course", __doc__.split("\n\n")[0],
+                    make_course, "output folder (default: ROOT/nbgrader)", argv)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@
    repeat run skips the build; ``BOOK_NBGRADER_FRESH=1`` builds it in a temporary folder;
 2. ``python -m booktools.nbgrader_course --out <tmp>/course`` (what ``make nbgrader`` runs);
 3. ``nbgrader generate_assignment`` of one chapter, with a SQLite gradebook;
-4. three submissions under ``submitted/<student>/<assignment>/``: an honest one (the book's
-   solutions), a wrong one (one exercise sums the bias gradient over the wrong axis) and
-   a "shadow" one (the wrong answers plus a cell-level ``def graded_check`` that returns
-   True, which must not stand in for the book's judge);
+4. four submissions under ``submitted/<student>/<assignment>/``: an honest one (the book's
+   solutions), a wrong one (one exercise sums the bias gradient over the wrong axis), a
+   "shadow" one (the wrong answers plus a cell-level ``def graded_check`` that returns
+   True, which must not stand in for the book's judge) and a "patched" one (the wrong
+   answers plus a replacement of ``helpers.exercises.selfcheck.graded_check``: it gets full
+   credit, the limitation of grading in the student's kernel that the instructors' page
+   states);
 5. ``nbgrader autograde`` and ``nbgrader generate_feedback``; the scores are read from the
    gradebook with nbgrader's own API, and the feedback HTML must carry the book's diagnosis;
 6. the book's own grader (``python -m booktools.grade``, what ``make grade`` runs) on the same
@@ -49,7 +52,12 @@ ASSIGNMENT = "05_linear_layer"
 #: the exercise the wrong submission gets wrong, and how (its diagnosis must reach the feedback)
 WRONG_LABEL, RIGHT_TEXT, WRONG_TEXT = "ex-linear-vjp", "G2.sum(dim=0)", "G2.sum(dim=1)"
 DIAGNOSIS = "the bias gradient is summed over the wrong axis"
-SHADOW = "def graded_check(*args, **kwargs):\n    return True\n\n\n"
+#: code put before the wrong answer: a cell-level stand-in for the book's judge, which must
+#: not get credit; and a patch of the judge's module, which does (in-kernel grading cannot
+#: stop it: reference/instructors.md says so, and this keeps that statement checked)
+PREFIX = {"shadow": "def graded_check(*args, **kwargs):\n    return True\n\n\n",
+          "patched": ("import helpers.exercises.selfcheck\n"
+                      "helpers.exercises.selfcheck.graded_check = lambda *args, **kwargs: True\n\n\n")}
 
 
 def run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -124,11 +132,12 @@ def answer(source_nb, grade_id: str) -> str:
 
 
 def submissions(course: Path) -> dict[str, str]:
-    """Write the three submissions of :data:`ASSIGNMENT`; return {student: what it is}."""
+    """Write the submissions of :data:`ASSIGNMENT`; return {student: what it is}."""
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     release = course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     kinds = {"honest": "the book's solutions", "wrong": f"{WRONG_LABEL} wrong",
-             "shadow": f"{WRONG_LABEL} wrong, graded_check redefined in the answer cell"}
+             "shadow": f"{WRONG_LABEL} wrong, graded_check redefined in the answer cell",
+             "patched": f"{WRONG_LABEL} wrong, the judge's module patched in the answer cell"}
     for student in kinds:
         nb = nbformat.read(release, as_version=4)
         answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
@@ -139,8 +148,7 @@ def submissions(course: Path) -> dict[str, str]:
             if student != "honest" and gid == f"{WRONG_LABEL}-answer":
                 assert RIGHT_TEXT in c.source, c.source
                 c.source = c.source.replace(RIGHT_TEXT, WRONG_TEXT)
-                if student == "shadow":
-                    c.source = SHADOW + c.source
+                c.source = PREFIX.get(student, "") + c.source
         dest = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, dest)
@@ -168,6 +176,12 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
     assert version.stdout.strip() == NBGRADER.split("==")[1]
     course = tmp_path / "course"
     run([sys.executable, "-m", "booktools.nbgrader_course", "--out", course], cwd=ROOT)
+    # every class nbgrader_config.py configures is one nbgrader has (a misspelt one is
+    # silently ignored)
+    configured = set(re.findall(r"^c\.(\w+)\.", (course / "nbgrader_config.py").read_text(), re.M))
+    known = run([py, "-c", "from nbgrader.apps import NbGraderApp; print(' '.join(sorted("
+                 "{c.__name__ for c in NbGraderApp()._classes_inc_parents()})))"], env=env)
+    assert configured and configured <= set(known.stdout.split()), configured - set(known.stdout.split())
     db = f"sqlite:///{course / 'gradebook.db'}"
     nbgrader = [py, "-m", "nbgrader"]
     times = {}
@@ -191,11 +205,13 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
     proc = run([py, "-c", SCORES, db, ASSIGNMENT, *students], cwd=course, env=env)
     scores = json.loads(proc.stdout.split("SCORES ", 1)[1])
     print(json.dumps(scores, indent=1), flush=True)
-    honest, wrong, shadow = (scores[s] for s in ("honest", "wrong", "shadow"))
+    honest, wrong, shadow, patched = (scores[s] for s in ("honest", "wrong", "shadow", "patched"))
     assert honest["max_score"] > 0 and honest["score"] == honest["max_score"], honest
     assert 0 <= wrong["score"] < wrong["max_score"], wrong
     assert wrong["cells"][f"{WRONG_LABEL}-test"] == 0, wrong
     assert shadow == wrong, "a cell-level def graded_check changed the grade"
+    assert patched == honest, ("patching the judge's module no longer earns credit: update "
+                               "the nbgrader section of reference/instructors.md")
 
     def feedback(student: str) -> str:
         return (course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
@@ -221,6 +237,9 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
                                      as_version=4).cells if c.metadata["nbgrader"]["grade"]}
     assert set(rows) == {(s, lab) for s in students for lab in labels}, sorted(rows)
     for (student, lab), row in rows.items():
-        nb_points = scores[student]["cells"][f"{lab}-test"]
-        assert (row["result"] == "pass") == (nb_points > 0), (student, lab, row, nb_points)
-    assert DIAGNOSIS in rows[("wrong", WRONG_LABEL)]["diagnosis"]
+        # the book's grader gives the verdict nbgrader gives where nbgrader was not fooled
+        points = scores["wrong" if student == "patched" else student]["cells"][f"{lab}-test"]
+        assert (row["result"] == "pass") == (points > 0), (student, lab, row, points)
+    for student in ("wrong", "shadow"):
+        assert DIAGNOSIS in rows[(student, WRONG_LABEL)]["diagnosis"], student
+    print("book grader on the patched submission:", rows[("patched", WRONG_LABEL)]["diagnosis"])
