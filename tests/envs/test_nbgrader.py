@@ -2,9 +2,11 @@
 
 1. a virtualenv with nbgrader (:data:`NBGRADER`) and the packages the book's helpers need,
    at the versions of requirements.lock (used as constraints, without its hashes: nbgrader
-   brings packages the lock does not have). It is kept under ``_build/nbgrader-env/<key>``,
-   the key being a hash of the lock, of what is installed and of the Python version, so a
-   repeat run skips the build; ``BOOK_NBGRADER_FRESH=1`` builds it in a temporary folder;
+   brings packages the lock does not have), and the helpers themselves, ``pip install -e``
+   of this checkout as the instructors' page says. It is kept under
+   ``_build/nbgrader-env/<key>``, the key being a hash of the lock, of what is installed, of
+   the Python version and of this checkout's path, so a repeat run skips the build;
+   ``BOOK_NBGRADER_FRESH=1`` builds it in a temporary folder;
 2. ``python -m booktools.nbgrader_course --out <tmp>/course`` (what ``make nbgrader`` runs);
 3. ``nbgrader generate_assignment`` of one chapter, with a SQLite gradebook;
 4. four submissions under ``submitted/<student>/<assignment>/``: an honest one (the book's
@@ -20,9 +22,8 @@
    ``submitted/`` folder: it must find every notebook there and give the same verdicts.
 
 The kernels nbgrader starts are the environment's own (its ``bin`` first on ``PATH``, an empty
-Jupyter data and config folder, so no kernel or config of this machine's user is used); the
-book's helpers are importable through ``PYTHONPATH``, as on a JupyterHub where they are
-installed for every user.
+Jupyter data and config folder, so no kernel or config of this machine's user is used, and no
+``PYTHONPATH``: the helpers come from the environment's editable install).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def lock_constraints() -> str:
 
 def env_key() -> str:
     h = hashlib.sha256()
-    for part in (lock_constraints(), NBGRADER, " ".join(PACKAGES), sys.version):
+    for part in (lock_constraints(), NBGRADER, " ".join(PACKAGES), sys.version, str(ROOT)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 
@@ -90,6 +91,8 @@ def build_env(env_dir: Path) -> Path:
     constraints.write_text(lock_constraints())
     run([py, "-m", "pip", "install", "--quiet", "-c", constraints, NBGRADER, *PACKAGES],
         env=clean_env(env_dir))
+    # the helpers, as reference/instructors.md says (editable: the package has subpackages)
+    run([py, "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT], env=clean_env(env_dir))
     (env_dir / ".complete").write_text(NBGRADER + "\n")
     print(f"nbgrader environment built in {time.perf_counter() - start:.0f} s", flush=True)
     return py
@@ -109,13 +112,13 @@ def nbgrader_python(tmp_path_factory) -> Path:
 
 
 def clean_env(env_dir: Path, jupyter: Path | None = None) -> dict:
-    """This process's environment with ``env_dir``'s bin first, the book importable, and
+    """This process's environment with ``env_dir``'s bin first, no ``PYTHONPATH`` and
     (``jupyter``) Jupyter's data and config folders of its own."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "JUPYTER_PATH",
                         "JUPYTER_CONFIG_PATH", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR")}
     env.update(PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-               VIRTUAL_ENV=str(env_dir), PYTHONPATH=str(ROOT),
+               VIRTUAL_ENV=str(env_dir),
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     if jupyter is not None:
         env.update(JUPYTER_DATA_DIR=str(jupyter / "data"),
@@ -172,8 +175,10 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
     py = nbgrader_python
     env_dir = py.parent.parent
     env = clean_env(env_dir, tmp_path / "jupyter")
-    version = run([py, "-c", "import nbgrader; print(nbgrader.__version__)"], env=env)
-    assert version.stdout.strip() == NBGRADER.split("==")[1]
+    version = run([py, "-c", "import helpers, nbgrader; print(nbgrader.__version__, "
+                   "helpers.__file__)"], cwd=tmp_path, env=env).stdout.split()
+    assert version[0] == NBGRADER.split("==")[1], version
+    assert Path(version[1]).resolve().is_relative_to(ROOT.resolve()), version
     course = tmp_path / "course"
     run([sys.executable, "-m", "booktools.nbgrader_course", "--out", course], cwd=ROOT)
     # every class nbgrader_config.py configures is one nbgrader has (a misspelt one is
