@@ -8,18 +8,21 @@
    the Python version and of this checkout's path, so a repeat run skips the build;
    ``BOOK_NBGRADER_FRESH=1`` builds it in a temporary folder;
 2. ``python -m booktools.nbgrader_course --out <tmp>/course`` (what ``make nbgrader`` runs);
-3. ``nbgrader generate_assignment`` of one chapter, with a SQLite gradebook;
-4. four submissions under ``submitted/<student>/<assignment>/``: an honest one (the book's
-   solutions), a wrong one (one exercise sums the bias gradient over the wrong axis), a
+3. ``nbgrader generate_assignment`` of every chapter, with a SQLite gradebook;
+4. submissions under ``submitted/<student>/<assignment>/``: the student "honest" hands in the
+   book's solutions of every chapter (each must get full points); for chapter 5 three more
+   students hand in a wrong one (one exercise sums the bias gradient over the wrong axis), a
    "shadow" one (the wrong answers plus a cell-level ``def graded_check`` that returns
    True, which must not stand in for the book's judge) and a "patched" one (the wrong
    answers plus a replacement of ``helpers.exercises.selfcheck.graded_check``: it gets full
    credit, the limitation of grading in the student's kernel that the instructors' page
    states);
-5. ``nbgrader autograde`` and ``nbgrader generate_feedback``; the scores are read from the
-   gradebook with nbgrader's own API, and the feedback HTML must carry the book's diagnosis;
-6. the book's own grader (``python -m booktools.grade``, what ``make grade`` runs) on the same
-   ``submitted/`` folder: it must find every notebook there and give the same verdicts.
+5. ``nbgrader autograde`` of every chapter and ``nbgrader generate_feedback`` of chapter 5;
+   the scores are read from the gradebook with nbgrader's own API, and the feedback HTML must
+   carry the book's diagnosis;
+6. the book's own grader (``python -m booktools.grade``, what ``make grade`` runs) on chapter
+   5's submissions in the same ``submitted/<student>/<assignment>/`` layout: it must find
+   every notebook there and give nbgrader's verdicts where nbgrader was not fooled.
 
 The kernels nbgrader starts are the environment's own (its ``bin`` first on ``PATH``, an empty
 Jupyter data and config folder, so no kernel or config of this machine's user is used, and no
@@ -134,14 +137,11 @@ def answer(source_nb, grade_id: str) -> str:
                      if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
-def submissions(course: Path) -> dict[str, str]:
-    """Write the submissions of :data:`ASSIGNMENT`; return {student: what it is}."""
-    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    release = course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    kinds = {"honest": "the book's solutions", "wrong": f"{WRONG_LABEL} wrong",
-             "shadow": f"{WRONG_LABEL} wrong, graded_check redefined in the answer cell",
-             "patched": f"{WRONG_LABEL} wrong, the judge's module patched in the answer cell"}
-    for student in kinds:
+def submissions(course: Path, assignment: str, students) -> None:
+    """Write the submissions of ``assignment`` by ``students`` (see the module docstring)."""
+    source = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    release = course / "release" / assignment / f"{assignment}.ipynb"
+    for student in students:
         nb = nbformat.read(release, as_version=4)
         answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         assert answers and all("raise NotImplementedError()" in c.source for c in answers)
@@ -152,10 +152,9 @@ def submissions(course: Path) -> dict[str, str]:
                 assert RIGHT_TEXT in c.source, c.source
                 c.source = c.source.replace(RIGHT_TEXT, WRONG_TEXT)
                 c.source = PREFIX.get(student, "") + c.source
-        dest = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        dest = course / "submitted" / student / assignment / f"{assignment}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, dest)
-    return kinds
 
 
 SCORES = """
@@ -191,22 +190,35 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
     nbgrader = [py, "-m", "nbgrader"]
     times = {}
 
+    assignments = sorted(p.name for p in (course / "source").iterdir())
+    assert ASSIGNMENT in assignments, assignments
+    students = ["honest", "wrong", "shadow", "patched"]
+
     start = time.perf_counter()
-    run([*nbgrader, "generate_assignment", ASSIGNMENT, "--db", db], cwd=course, env=env)
-    times["generate_assignment"] = time.perf_counter() - start
+    for a in assignments:
+        run([*nbgrader, "generate_assignment", a, "--db", db], cwd=course, env=env)
+    times[f"generate_assignment ({len(assignments)} chapters)"] = time.perf_counter() - start
     release = (course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
     assert "BEGIN SOLUTION" not in release and "HIDDEN TESTS" not in release
     assert "G2.sum" not in release, "the release shows a solution"
 
-    students = submissions(course)
-    start = time.perf_counter()
-    run([*nbgrader, "autograde", ASSIGNMENT, "--db", db], cwd=course, env=env)
-    times[f"autograde ({len(students)} submissions)"] = time.perf_counter() - start
+    for a in assignments:
+        submissions(course, a, students if a == ASSIGNMENT else ["honest"])
+    for a in assignments:
+        start = time.perf_counter()
+        run([*nbgrader, "autograde", a, "--db", db], cwd=course, env=env)
+        n = len(students) if a == ASSIGNMENT else 1
+        times[f"autograde {a} ({n} submission{'s' * (n > 1)})"] = time.perf_counter() - start
     start = time.perf_counter()
     run([*nbgrader, "generate_feedback", ASSIGNMENT, "--db", db], cwd=course, env=env)
-    times["generate_feedback"] = time.perf_counter() - start
+    times[f"generate_feedback {ASSIGNMENT}"] = time.perf_counter() - start
     print("nbgrader times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), flush=True)
 
+    # the book's solution of every exercise gets full points
+    for a in assignments:
+        proc = run([py, "-c", SCORES, db, a, "honest"], cwd=course, env=env)
+        ref = json.loads(proc.stdout.split("SCORES ", 1)[1])["honest"]
+        assert ref["max_score"] > 0 and ref["score"] == ref["max_score"], (a, ref)
     proc = run([py, "-c", SCORES, db, ASSIGNMENT, *students], cwd=course, env=env)
     scores = json.loads(proc.stdout.split("SCORES ", 1)[1])
     print(json.dumps(scores, indent=1), flush=True)
@@ -227,13 +239,17 @@ def test_nbgrader_pipeline(nbgrader_python, tmp_path):
     # nbgrader puts the hidden tests back before it runs them, so the feedback shows them
     assert "BEGIN HIDDEN TESTS" in feedback("honest")
 
-    # the book's grader on nbgrader's submitted/ layout (make grade SUBMISSIONS=.../submitted)
+    # the book's grader on nbgrader's submitted/ layout (make grade SUBMISSIONS=.../submitted),
+    # chapter 5 only: the other chapters' solutions would only add to the time
+    layout = tmp_path / "submitted"
+    for student in students:
+        shutil.copytree(course / "submitted" / student / ASSIGNMENT, layout / student / ASSIGNMENT)
     out = tmp_path / "grades.csv"
     start = time.perf_counter()
     # the interpreter by its folder's real path: the sandbox binds the resolved folders of
     # the Python installation, so a .venv that is a symlink (a git worktree's) is not there
     python = Path(sys.executable).parent.resolve() / Path(sys.executable).name
-    run([python, "-m", "booktools.grade", course / "submitted", "--out", out], cwd=ROOT)
+    run([python, "-m", "booktools.grade", layout, "--out", out], cwd=ROOT)
     print(f"book grader on submitted/: {time.perf_counter() - start:.0f} s", flush=True)
     with open(out, newline="") as fh:
         rows = {(r["student_file"].split("/")[0], r["exercise"]): r for r in csv.DictReader(fh)}
