@@ -9,10 +9,16 @@ exercise gets, in nbgrader's cell metadata (``nbgrader`` key, schema 3):
 - an autograded-answer cell (``solution: true``): the reference solution's ``def`` line and
   docstring, the body between ``### BEGIN SOLUTION`` / ``### END SOLUTION``, which
   ``nbgrader generate_assignment`` replaces with ``raise NotImplementedError()``;
-- an autograder-tests cell (``grade: true``, ``locked: true``, ``points``) that calls the
-  book's self-check seed through :func:`helpers.exercises.selfcheck.graded_check`, and,
-  between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``, the same judge on cases
-  from a seed the student's copy does not show.
+- an autograder-tests cell (``grade: true``, ``locked: true``, ``points``) that imports
+  :func:`helpers.exercises.selfcheck.graded_check` itself (so that a function of that name
+  defined in a student's cell does not stand in for it), calls it on the cases of the
+  book's self-check seed and, between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN
+  TESTS``, on cases from a seed the student's copy does not show.
+
+The tests run in the student's kernel, after the student's code: what that cannot protect
+against, and how to grade the collected notebooks with ``booktools.grade`` instead, is in
+reference/instructors.md ("On nbgrader"). tests/envs/test_nbgrader.py runs nbgrader's
+real pipeline on the course.
 
 The reference solutions are the book's code solution cells (tagged ``solution`` with an
 ``exercise`` label, as ``booktools.student`` reads them).
