@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 # tests run two notebooks at once on two cores: one thread per kernel avoids oversubscription
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench measure-loop student book-student grade
+.PHONY: venv lock book test site-and-browser test-notebooks test-unit test-unit-and-notebooks test-envs test-browser pdf jupyter-notebooks clean clean-notebooks lab vendor bench bench-grader measure-loop student book-student grade gradescope
 
 ## venv: .venv from requirements.lock, every file checked against its hash, then the book's
 ## helpers package (editable, no dependencies: they are all in the lock)
@@ -108,7 +108,8 @@ test-unit-and-notebooks: test-notebooks test-unit
 ## which it builds first from the execution cache; the explorers under ipywidgets 7.7 (Colab's); every chapter in a kernel
 ## whose checks are disabled (tests/test_demo_mutations.py); the grader's sandbox alone
 ## against hostile submissions; the execution cache on a copy of the book; nbgrader's
-## generate_assignment, autograde and generate_feedback on the course of `make nbgrader`
+## generate_assignment, autograde and generate_feedback on the course of `make nbgrader`;
+## with BOOK_TEST_SETUP_SH=1 also the Gradescope archive's own setup.sh in a fresh virtualenv
 test-envs: $(STAMP) pdf
 	BOOK_TEST_ENVS=1 $(PYTEST) tests -m envs -rs --durations=10
 
@@ -158,6 +159,11 @@ clean-notebooks: $(STAMP)
 bench: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/python benchmarks/jacobian_cost.py
 
+## bench-grader: the grader's throughput at --jobs 1 and 2 on copies of chapter 5, in one
+## run (a Markdown table with the load average around each run; a few minutes)
+bench-grader: $(STAMP)
+	$(BIN)/python benchmarks/grader_throughput.py $(BENCH_FLAGS)
+
 ## measure-loop: issues 16 and 24's measurement in one run on a temporary clone (its own
 ## .venv, then: the stock build, jupyter-book build --all with execute_notebooks: force,
 ## from an empty _build/; make book from an empty _build/; make book after a prose-only
@@ -181,6 +187,12 @@ book-student: student
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
 	@$(BIN)/python -m booktools.grade "$(SUBMISSIONS)" $(GRADE_FLAGS)
+
+## gradescope: _build/gradescope/autograder.zip, the grader as a Gradescope autograder
+## (setup.sh, run_autograder, the grader in source/; booktools/gradescope.py);
+## GRADESCOPE_FLAGS="--exercises ex-linear-vjp,ex-linear-nn-vjp --points 2"
+gradescope: $(STAMP)
+	@$(BIN)/python -m booktools.gradescope build $(GRADESCOPE_FLAGS)
 
 clean:
 	rm -rf _build

@@ -42,6 +42,7 @@ import csv
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -51,11 +52,13 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Queue
 
 from . import sandbox
+from . import readnb
+from .readnb import read_capped
 from .vet import Rejected, extract, find_cell, vet
 
 # as in grade_worker.py: nbformat would load rfc3987_syntax through jsonschema and compile
@@ -89,12 +92,8 @@ def expected_labels(path: Path, text: str) -> list[str]:
     """The exercises a submission is graded on (see the module docstring)."""
     from helpers.exercises import EXERCISES
 
-    out = []
-    for label, ex in EXERCISES.items():
-        if (label in text or re.search(rf"def\s+{re.escape(ex.func)}\s*\(", text)
-                or ex.chapter in path.name):
-            out.append(label)
-    return out
+    return readnb.labels_in(path, text, [(lab, ex.func, ex.chapter)
+                                         for lab, ex in EXERCISES.items()])
 
 
 # ------------------------------------------------------------------ one exercise
@@ -140,13 +139,24 @@ def _is_stub(code: str, func: str) -> bool:
         tree = ast.parse(code)
     except SyntaxError:
         return False
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == func:
-            body = [n for n in node.body if not (isinstance(n, ast.Expr)
-                                                 and isinstance(n.value, ast.Constant))]
-            return (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
-                    and "NotImplementedError" in ast.unparse(body[0].exc))
-    return False
+    last = None  # the cell's final binding of the name decides (a stub then a rebinding:
+    for node in tree.body:  # the rebinding is what runs)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == func:
+            last = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(func in {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+                   for t in targets):
+                last = node
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((a.asname or a.name.split(".")[0]) == func for a in node.names):
+                last = node
+    if not isinstance(last, ast.FunctionDef):
+        return False
+    body = [n for n in last.body if not (isinstance(n, ast.Expr)
+                                         and isinstance(n.value, ast.Constant))]
+    return (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
+            and "NotImplementedError" in ast.unparse(body[0].exc))
 
 
 _BOOK_DIRS: list[Path] | None = None
@@ -241,36 +251,61 @@ def _run(workdir: Path, opts: Options, uid: int | None) -> str | None:
     limits = opts.limits
     if opts.use_sandbox:
         if uid is None:  # not root: the limit counts every task of this user
-            limits = sandbox.Limits(limits.memory_mb, limits.processes + _nproc_of(os.getuid()),
-                                    limits.cpu_seconds, limits.file_mb)
+            limits = replace(limits, processes=limits.processes + _nproc_of(os.getuid()))
         cmd = sandbox.command(cmd, workdir=workdir, hide=[*_book_dirs(), *opts.hide], env=env, uid=uid)
         run_env = {}
     else:
         run_env = dict(env)
-        limits = sandbox.Limits(limits.memory_mb, 10 ** 6, limits.cpu_seconds, limits.file_mb)
-    proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=sandbox.preexec(limits))
-    try:
-        proc.communicate(timeout=opts.timeout)
-    except subprocess.TimeoutExpired:
+        # no process limit of the grader's own: keep the current hard limit (raising it
+        # needs CAP_SYS_RESOURCE, which root in a container such as Gradescope's lacks)
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        limits = replace(limits, processes=10 ** 6 if hard == resource.RLIM_INFINITY
+                         else min(hard, 10 ** 6))
+    # one control group for the whole sandbox where the machine allows it (memory, tasks
+    # and CPU of all its processes together); per-process limits are there either way
+    group = None
+    if opts.use_sandbox and sandbox.cgroup_support()[0]:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # bwrap and everything in the sandbox
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        return f"time limit: the exercise did not finish within {opts.timeout:g} s"
-    # nothing survives: the sandbox has its own PID namespace, which ends with bwrap
-    return None
+            group = sandbox.Cgroup(f"book-grader-{os.getpid()}-{workdir.name}", opts.limits)
+        except OSError as exc:
+            print(f"  warning: no cgroup for this exercise ({exc}); per-process limits only",
+                  file=sys.stderr, flush=True)
+    # the worker's own output is never read (a kernel flooding it would fill the grader's
+    # memory): what the grader needs comes back in files, read with read_capped
+    try:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=run_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=sandbox.preexec(limits, group))
+        try:
+            proc.wait(timeout=opts.timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # bwrap and everything in the sandbox
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            return f"time limit: the exercise did not finish within {opts.timeout:g} s"
+        # nothing survives: the sandbox has its own PID namespace, which ends with bwrap
+        if group is not None and group.oom_killed():
+            return (f"memory limit: the sandbox's processes together went over "
+                    f"{limits.group_memory_mb} MB and the kernel killed one")
+        return None
+    finally:
+        if group is not None:
+            group.close()
 
 
 def _explain_missing(workdir: Path, opts: Options) -> str:
     """Why there is no outputs file (from the worker's status file, which the student's
     code could have rewritten: it only words the diagnosis of a failure)."""
     try:
-        st = json.loads((workdir / "status.json").read_text()[:100_000])
+        raw = read_capped(workdir / "status.json", 100_000)
+        if not isinstance(raw, bytes):
+            raise ValueError(raw)
+        st = json.loads(raw.decode("utf-8", errors="replace"))
         cells = st.get("cells", {}) if isinstance(st, dict) else {}
         dead = st.get("dead") if isinstance(st, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return ("the exercise produced no outputs and the worker no status (it was killed: "
                 "memory, process or CPU limit?)")
     where = {1: "while your cell ran", 2: "while your function ran on the grader's cases"}
@@ -295,13 +330,15 @@ def _load_outputs(path: Path):
     """The outputs file as plain data, or a diagnosis (str) of what is wrong with it."""
     import torch
 
-    if not path.is_file():
+    import io
+
+    raw = read_capped(path, MAX_OUTPUTS_BYTES)
+    if raw is None:
         return None
-    size = path.stat().st_size
-    if size > MAX_OUTPUTS_BYTES:
-        return f"malformed outputs: the outputs file is {size} bytes (at most {MAX_OUTPUTS_BYTES})"
+    if isinstance(raw, str):
+        return f"malformed outputs: {raw.replace('the outputs.pt file', 'the outputs file')}"
     try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
+        data = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - anything unloadable is the submission's
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         return (f"malformed outputs: not loadable as plain data with weights_only=True "
@@ -341,6 +378,10 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
     cases = ex.cases(secrets.randbits(62))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     uid = None
+    # as root, the writable folder is a tmpfs of its own: what a submission writes in
+    # total is capped, not only each file (mounted before anything is put in it)
+    mounted = (opts.use_sandbox and sandbox.workdir_support()
+               and sandbox.mount_workdir(workdir, opts.limits.workdir_mb))
     try:
         torch.save(cases, workdir / "cases.pt")
         shutil.copy(HARNESS, workdir / "_book_harness.py")
@@ -374,6 +415,8 @@ def grade_exercise(nb, label: str, opts: Options, uids: Queue | None = None) -> 
     finally:
         if uid is not None and uids is not None:
             uids.put(uid)
+        if mounted:
+            sandbox.unmount_workdir(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -390,7 +433,7 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
                  opts: Options | None = None, exercises: list[str] | None = None,
                  shard: tuple[int, int] | None = None) -> list[dict]:
     """Grade every notebook under ``folder`` (or its shard); write the CSV; return its rows."""
-    import nbformat
+    from helpers.exercises import EXERCISES
 
     opts = opts or Options()
     folder = Path(folder).resolve()
@@ -399,18 +442,17 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
     out = Path(out) if out is not None else folder / "grades.csv"
     opts.hide = [*opts.hide, folder, out.resolve().parent]
     tasks, rows_of = [], {}
+    known = [(label, ex.func, ex.chapter) for label, ex in EXERCISES.items()]
     for p in paths:
         name = str(p.relative_to(folder))
-        text = p.read_text(errors="replace")
-        labels = exercises or expected_labels(p, text)
-        try:
-            nb = nbformat.reads(text, as_version=4)
-            if not isinstance(nb.get("cells"), list):
-                raise ValueError("it has no list of cells")
-            err = None
-        except Exception as exc:  # noqa: BLE001 - any unreadable file costs its exercises
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            nb, err = None, f"the file is not a valid notebook ({type(exc).__name__}: {first})"
+        # parsed in a limited, timed process of its own (booktools/readnb.py): regular
+        # files only (no links, folders, FIFOs), size-capped; only the code cells come back
+        got = readnb.read(p, known)
+        labels = exercises or got["labels"]
+        if got["error"]:
+            nb, err = None, f"the file is not a valid notebook ({got['error']})"
+        else:
+            nb, err = {"cells": got["cells"]}, None
         rows_of[name] = {}
         if not labels:
             rows_of[name][""] = ("fail", "no exercise found in this file (is it a chapter?)")
@@ -425,6 +467,22 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
         print(f"  sandbox uids: {', '.join(str(u) for u in list(uids.queue))}",
               file=sys.stderr, flush=True)
     lock = threading.Lock()
+    fields = ["student_file", "exercise", "result", "diagnosis"]
+
+    def row(name, lab, result):
+        return {"student_file": name, "exercise": lab, "result": result[0],
+                "diagnosis": " ".join(str(result[1]).split())}
+
+    # each row is appended (and flushed) as it is decided, so that a grader that dies half
+    # way keeps every grade it gave; the finished file is rewritten in a stable order
+    out.parent.mkdir(parents=True, exist_ok=True)
+    live = open(out, "w", newline="")
+    writer = csv.DictWriter(live, fieldnames=fields)
+    writer.writeheader()
+    for name in rows_of:
+        for lab, result in rows_of[name].items():
+            writer.writerow(row(name, lab, result))
+    live.flush()
 
     def one(task):
         name, nb, lab = task
@@ -435,6 +493,8 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
             result = ("fail", f"{lab}: the grader failed on this exercise: "
                               f"{type(exc).__name__}: {exc}")
         with lock:
+            writer.writerow(row(name, lab, result))
+            live.flush()
             print(f"  {name} {lab}: {result[0]} ({time.perf_counter() - start:.1f} s)",
                   file=sys.stderr, flush=True)
         return name, lab, result
@@ -444,18 +504,16 @@ def grade_folder(folder: str | Path, out: str | Path | None = None, *,
             for name, lab, result in pool.map(one, tasks):
                 rows_of[name][lab] = result
     finally:
+        live.close()
         for fh in held:
             fh.close()
-    rows = []
-    for name in rows_of:
-        for lab, (result, diagnosis) in rows_of[name].items():
-            rows.append({"student_file": name, "exercise": lab, "result": result,
-                         "diagnosis": " ".join(str(diagnosis).split())})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["student_file", "exercise", "result", "diagnosis"])
+    rows = [row(name, lab, result) for name in rows_of for lab, result in rows_of[name].items()]
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(tmp, out)
     return rows
 
 
@@ -489,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
     parser.add_argument("--processes", type=int, default=sandbox.Limits.processes)
     parser.add_argument("--cpu-seconds", type=int, default=sandbox.Limits.cpu_seconds)
+    parser.add_argument("--group-memory-mb", type=int, default=sandbox.Limits.group_memory_mb,
+                        help="memory of all of one sandbox's processes together (cgroup)")
+    parser.add_argument("--workdir-mb", type=int, default=sandbox.Limits.workdir_mb,
+                        help="size of the writable folder, a tmpfs when the grader is root")
     args = parser.parse_args(argv)
     labels = [s for s in (args.exercises or "").split(",") if s] or None
     use = not args.no_sandbox
@@ -502,9 +564,15 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     if use and works:
+        kind, how = sandbox.cgroup_support()
+        group = (f"per sandbox ({how}): {args.group_memory_mb} MB, {args.processes} tasks, "
+                 f"one core" if kind else f"no limit per sandbox: {how}")
+        group += (f"; writable folder: a tmpfs of {args.workdir_mb} MB"
+                  if sandbox.workdir_support() else
+                  "; writable folder on the disk (only each file's size is limited)")
         print(f"sandbox: on ({what}: no network, read-only filesystem without the book, the "
-              f"submissions or your home; limits {args.memory_mb} MB, {args.processes} "
-              f"processes, {args.cpu_seconds} s CPU)", flush=True)
+              f"submissions or your home; limits per process {args.memory_mb} MB, "
+              f"{args.processes} processes, {args.cpu_seconds} s CPU; {group})", flush=True)
     elif use:
         print(f"sandbox: OFF ({what}); submissions run with your rights: grade only trusted "
               f"code, or install bubblewrap", flush=True)
@@ -525,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     opts = Options(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs,
                    use_sandbox=use and works, vet=not args.no_vet, uid_base=args.uid_base,
-                   limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds))
+                   limits=sandbox.Limits(args.memory_mb, args.processes, args.cpu_seconds,
+                                         group_memory_mb=args.group_memory_mb,
+                                         workdir_mb=args.workdir_mb))
     start = time.perf_counter()
     out = Path(args.out) if args.out else folder / "grades.csv"
     rows = grade_folder(folder, out, opts=opts, exercises=labels, shard=args.shard)
@@ -540,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak memory: {own:.0f} MB (this grader), {kernel:.0f} MB (its largest child, "
-          f"a sandboxed kernel)", file=sys.stderr)
+          f"a sandboxed kernel or a notebook parser)", file=sys.stderr)
     return 0
 
 

@@ -15,7 +15,12 @@
 - as an unprivileged user (uid :data:`BASE_UID` + slot) when the grader runs as root,
   so that the process-count limit applies (it does not apply to root);
 - under ``setrlimit`` limits: address space (memory), processes, CPU seconds, file size,
-  no core dumps.
+  no core dumps;
+- in a control group of its own where the machine lets the grader make one
+  (:class:`Cgroup`: cgroup v2, else v1's memory, pids and cpu controllers, nested under
+  the grader's own groups): the memory, tasks and CPU share of *all* its processes
+  together, which per-process limits cannot bound (three processes under a 4 GB address
+  space each held 3 GB at once).
 
 :func:`status` says whether bwrap works here (it tries it once).
 """
@@ -32,7 +37,9 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BASE_UID", "Limits", "available", "command", "preexec", "self_test", "status"]
+__all__ = ["BASE_UID", "Cgroup", "Limits", "available", "cgroup_support", "command",
+           "mount_workdir", "preexec", "self_test", "status", "unmount_workdir",
+           "workdir_support"]
 
 BASE_UID = 61000
 #: the system folders a sandbox sees (read-only), and the top-level links into them
@@ -46,6 +53,9 @@ class Limits:
     processes: int = 256       #: tasks (processes and threads) of the sandbox's user
     cpu_seconds: int = 600     #: CPU time per process
     file_mb: int = 64          #: the largest file a process may write
+    group_memory_mb: int = 2048  #: resident memory of all the sandbox's processes (cgroup)
+    group_cpus: float = 1.0    #: CPU share of the whole sandbox, in cores (cgroup)
+    workdir_mb: int = 512      #: size of the writable folder, when it can be a tmpfs
 
 
 def bwrap_path() -> str | None:
@@ -197,10 +207,13 @@ def command(cmd: list[str], *, workdir: Path, hide: list[Path], env: dict[str, s
     return args + cmd
 
 
-def preexec(limits: Limits):
-    """A ``preexec_fn`` setting the limits in the child before it execs."""
+def preexec(limits: Limits, group: "Cgroup | None" = None):
+    """A ``preexec_fn`` setting the limits in the child before it execs (and moving it
+    into ``group``, which its descendants inherit)."""
     def apply():
         os.setsid()
+        if group is not None:
+            group.enter()
         mem = limits.memory_mb * 2 ** 20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -209,3 +222,185 @@ def preexec(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     return apply
+
+
+# ------------------------------------------------------------------------- cgroups
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_cgroups() -> dict[str, str]:
+    """Controller (``""`` for v2) -> the path of this process's group in it."""
+    out = {}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                out[c] = path
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+class Cgroup:
+    """One control group per sandbox, made under the grader's own (so that the machine's
+    limits on the grader still hold): memory, tasks and CPU of all the sandbox's
+    processes together. ``Cgroup(name, limits)`` raises ``OSError`` when the machine does
+    not allow it; :func:`cgroup_support` says which kind, once."""
+
+    def __init__(self, name: str, limits: Limits):
+        self.dirs: list[Path] = []
+        self.kind = _KIND if _KIND is not None else cgroup_support()[0]
+        if self.kind is None:
+            raise OSError("no writable cgroup here")
+        own = _own_cgroups()
+        mem = limits.group_memory_mb * 2 ** 20
+        quota = int(limits.group_cpus * 100_000)
+        try:
+            if self.kind == "v2":
+                d = self._make(CGROUP_ROOT / own.get("", "/").lstrip("/") / name)
+                (d / "memory.max").write_text(str(mem))
+                if (d / "memory.swap.max").exists():
+                    (d / "memory.swap.max").write_text("0")
+                (d / "pids.max").write_text(str(limits.processes))
+                (d / "cpu.max").write_text(f"{quota} 100000")
+            else:
+                d = self._make(CGROUP_ROOT / "memory" / own.get("memory", "/").lstrip("/") / name)
+                (d / "memory.limit_in_bytes").write_text(str(mem))
+                d = self._make(CGROUP_ROOT / "pids" / own.get("pids", "/").lstrip("/") / name)
+                (d / "pids.max").write_text(str(limits.processes))
+                d = self._make(CGROUP_ROOT / "cpu" / own.get("cpu", "/").lstrip("/") / name)
+                (d / "cpu.cfs_period_us").write_text("100000")
+                (d / "cpu.cfs_quota_us").write_text(str(quota))
+        except OSError:
+            self.close()
+            raise
+        self._procs = [os.fsencode(d / "cgroup.procs") for d in self.dirs]
+
+    def _make(self, d: Path) -> Path:
+        d.mkdir()
+        self.dirs.append(d)
+        return d
+
+    def enter(self) -> None:
+        """Move the calling process in (the child, before exec: no allocation-heavy work)."""
+        pid = str(os.getpid()).encode()
+        for f in self._procs:
+            fd = os.open(f, os.O_WRONLY)
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the group for its memory limit."""
+        for d in self.dirs:
+            for name in ("memory.events", "memory.oom_control"):
+                try:
+                    text = (d / name).read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and value.strip() not in ("", "0"):
+                        return True
+        return False
+
+    def close(self) -> None:
+        """Kill what is left in the group and remove it."""
+        import signal
+        import time
+
+        for d in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    pids = (d / "cgroup.procs").read_text().split()
+                except OSError:
+                    pids = []
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        self.dirs = []
+
+
+_KIND: str | None = None
+_CGROUP_STATUS: tuple[str | None, str] | None = None
+
+
+def cgroup_support() -> tuple[str | None, str]:
+    """``("v2" | "v1" | None, description)``: whether a group of memory, pids and cpu can be
+    made here (tried once per process, with a group made and removed)."""
+    global _KIND, _CGROUP_STATUS
+    if _CGROUP_STATUS is not None:
+        return _CGROUP_STATUS
+    own = _own_cgroups()
+    why = []
+    v2 = CGROUP_ROOT / own.get("", "/").lstrip("/")
+    try:
+        ctrl = set((CGROUP_ROOT / "cgroup.controllers").read_text().split())
+        if not {"memory", "pids", "cpu"} <= ctrl:
+            raise OSError(f"controllers {sorted(ctrl)}")
+        _KIND = "v2"
+        Cgroup(f"book-grader-probe-{os.getpid()}", Limits()).close()
+        _CGROUP_STATUS = ("v2", f"cgroup v2 under {v2}")
+        return _CGROUP_STATUS
+    except OSError as exc:
+        why.append(f"v2: {exc.strerror or exc}")
+    try:
+        _KIND = "v1"
+        Cgroup(f"book-grader-probe-{os.getpid()}", Limits()).close()
+        _CGROUP_STATUS = ("v1", "cgroup v1 (memory, pids, cpu)")
+        return _CGROUP_STATUS
+    except OSError as exc:
+        why.append(f"v1: {exc.strerror or exc}")
+    _KIND = None
+    _CGROUP_STATUS = (None, "no cgroup (" + "; ".join(why) + ")")
+    return _CGROUP_STATUS
+
+
+# ------------------------------------------------------------- a size-capped workdir
+
+def mount_workdir(workdir: Path, size_mb: int) -> bool:
+    """Make ``workdir`` (empty) a tmpfs of ``size_mb`` MB: the total a submission can
+    write, not only the size of one file. Needs root (``mount``); ``False`` when it
+    cannot, and then only the per-file limit holds (the first line says which)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700",
+                           "book-grader", str(workdir)], capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+def unmount_workdir(workdir: Path) -> None:
+    """Undo :func:`mount_workdir` (lazily, so that nothing left open can keep it)."""
+    subprocess.run(["umount", "-l", str(workdir)], capture_output=True, timeout=30)
+
+
+_TMPFS: bool | None = None
+
+
+def workdir_support() -> bool:
+    """Whether :func:`mount_workdir` works here (tried once, on a scratch folder)."""
+    global _TMPFS
+    if _TMPFS is None:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="grade-tmpfs-probe-"))
+        try:
+            _TMPFS = mount_workdir(d, 1)
+            if _TMPFS:
+                unmount_workdir(d)
+        except (OSError, subprocess.SubprocessError):
+            _TMPFS = False
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return _TMPFS

@@ -28,12 +28,6 @@ def stub(*args):
     raise NotImplementedError("ex-...: write your code here")
 
 
-def onehot(logits, labels):
-    y = torch.zeros_like(logits)
-    y[torch.arange(logits.shape[0]), labels] = 1.0
-    return y
-
-
 def flat(T):
     return T.reshape(-1, T.shape[-1])
 
@@ -71,6 +65,27 @@ def jac_sum(f, x):
     return torch.autograd.grad(f(xr).sum(), xr)[0]
 
 
+def gate_graph_autograd(x, y, g):
+    """Right for ex-gradient-gate-graph by autograd (independent of the judge's hand formula)."""
+    x, y = x.detach().clone().requires_grad_(True), y.detach().clone().requires_grad_(True)
+    m = torch.maximum(x * y + x, y)
+    return torch.autograd.grad((g * m).sum(), (x, y))
+
+
+def gate_graph_parts(x, y, g, dx="both", dy="both", swap=True, route="larger"):
+    """ex-gradient-gate-graph by hand, with one planted mistake chosen by the keywords."""
+    c = x * y + x
+    to_c = {"larger": (c > y).double(), "smaller": (c < y).double(),
+            "none": torch.ones_like(c)}[route]
+    to_y = {"larger": (y > c).double(), "smaller": (y < c).double(),
+            "none": torch.ones_like(c)}[route]
+    dc = g * to_c
+    x_mul, y_mul = (dc * y, dc * x) if swap else (dc * x, dc * y)
+    dx_val = {"both": x_mul + dc, "mul": x_mul, "add": dc}[dx]
+    dy_val = {"both": y_mul + g * to_y, "mul": y_mul, "max": g * to_y}[dy]
+    return dx_val, dy_val
+
+
 # (checker, a right implementation, {mistake: (wrong implementation, regex of the diagnosis)})
 CATALOGUE = {
     "ex-scalar-central-difference": (
@@ -87,25 +102,31 @@ CATALOGUE = {
             "not a number": (lambda f, x, eps: [f(x)], "return a number"),
         },
     ),
-    "ex-gradient-softmax-ce": (
-        checks.check_softmax_cross_entropy_vjp,
-        lambda z, t: (torch.softmax(z, 1) - onehot(z, t)) / z.shape[0],
+    "ex-gradient-gate-graph": (
+        checks.check_gate_graph_backward,
+        gate_graph_autograd,
         {
-            "missing 1/N": (lambda z, t: torch.softmax(z, 1) - onehot(z, t), "missing 1/N"),
-            "sign": (lambda z, t: (onehot(z, t) - torch.softmax(z, 1)) / z.shape[0],
-                     "sign is flipped"),
-            "wrong axis": (lambda z, t: (torch.softmax(z, 0) - onehot(z, t)) / z.shape[0],
-                           "wrong axis"),
-            "no one-hot": (lambda z, t: torch.softmax(z, 1) / z.shape[0],
-                           "forgot to subtract the one-hot"),
-            "transpose": (lambda z, t: ((torch.softmax(z, 1) - onehot(z, t)) / z.shape[0]).T,
-                          "transpose"),
-            "float32": (lambda z, t: ((torch.softmax(z, 1) - onehot(z, t)) / z.shape[0]).float(),
-                        "dtype torch.float32"),
-            "nan": (lambda z, t: z * float("nan"), "NaN or inf"),
-            "none": (lambda z, t: None, "is None"),
-            "extra 1/N": (lambda z, t: (torch.softmax(z, 1) - onehot(z, t)) / z.shape[0] ** 2,
-                          "extra 1/N"),
+            "x: multiply path only": (lambda x, y, g: gate_graph_parts(x, y, g, dx="mul"),
+                                      r"dx has wrong values: x fans out.*only the multiply's"),
+            "x: add path only": (lambda x, y, g: gate_graph_parts(x, y, g, dx="add"),
+                                 r"dx has wrong values: x fans out.*only the add's"),
+            "y: multiply path only": (lambda x, y, g: gate_graph_parts(x, y, g, dy="mul"),
+                                      r"dy has wrong values: y fans out.*only the multiply's"),
+            "y: max path only": (lambda x, y, g: gate_graph_parts(x, y, g, dy="max"),
+                                 r"dy has wrong values: y fans out.*only the max's"),
+            "multiply not swapped": (lambda x, y, g: gate_graph_parts(x, y, g, swap=False),
+                                     r"dx has wrong values: multiply swaps"),
+            "max routed to the smaller": (lambda x, y, g: gate_graph_parts(x, y, g, route="smaller"),
+                                          r"dx has wrong values: max routes.*smaller"),
+            "max not routed": (lambda x, y, g: gate_graph_parts(x, y, g, route="none"),
+                               r"dx has wrong values: max routes.*as an add would"),
+            "order": (lambda x, y, g: gate_graph_parts(x, y, g)[::-1], r"wrong order.*\(dx, dy\)"),
+            "one result": (lambda x, y, g: gate_graph_parts(x, y, g)[0], "got a single Tensor"),
+            "float32": (lambda x, y, g: tuple(t.float() for t in gate_graph_parts(x, y, g)),
+                        "dx has dtype torch.float32"),
+            "none": (lambda x, y, g: None, "returned None"),
+            "sign": (lambda x, y, g: tuple(-t for t in gate_graph_parts(x, y, g)),
+                     "dx has wrong values: the sign is flipped"),
         },
     ),
     "ex-jacobian-builder": (
@@ -206,7 +227,7 @@ def test_right_implementation_passes(label, capsys):
 def test_helper_itself_passes(label):
     """The helper the exercise re-implements passes its own checker (sanity)."""
     helper = {"ex-scalar-central-difference": None,
-              "ex-gradient-softmax-ce": helpers.softmax_cross_entropy_vjp,
+              "ex-gradient-gate-graph": None,
               "ex-jacobian-builder": helpers.jacobian,
               "ex-generalized-contract": helpers.contract,
               "ex-linear-vjp": helpers.linear_vjp,
@@ -282,16 +303,6 @@ def test_instructors_page_lists_every_exercise():
 
 # ------------------------------------------- each stated requirement, violated alone
 
-def softmax_no_max(z, t):
-    e = torch.exp(z)  # no max subtraction: exp(1000) overflows to inf
-    return (e / e.sum(1, keepdim=True) - onehot(z, t)) / z.shape[0]
-
-
-def softmax_right(z, t):
-    e = torch.exp(z - z.max(1, keepdim=True).values)
-    return (e / e.sum(1, keepdim=True) - onehot(z, t)) / z.shape[0]
-
-
 def contract_rank2(G, J):
     """Right for a 2-D G only: the reshape of the result hard-codes G.ndim == 2."""
     return (G.reshape(-1) @ J.reshape(G.numel(), -1)).reshape(J.shape[2:])
@@ -322,10 +333,6 @@ REQUIREMENTS = {  # name: (checker, wrong solution violating only it, regex of t
         checks.check_nn_linear_vjp,
         lambda G, X, w: nn_right(G, X, w)[:2] + (flat(G).sum(0).squeeze(),), r"M = 1"),
     "contract: any rank": (checks.check_contract, contract_rank2, r"G of rank 0.*any rank"),
-    "softmax: logits of +-1000": (checks.check_softmax_cross_entropy_vjp, softmax_no_max,
-                                  r"NaN or inf.*max subtraction.*overflow"),
-    "softmax: N = 1": (checks.check_softmax_cross_entropy_vjp,
-                       lambda z, t: softmax_right(z, t).squeeze(0), r"N = 1"),
     "jacobian: M = 1": (checks.check_jacobian, lambda f, x: jac_rows(f, x).squeeze(0),
                         r"M = 1"),
     "jacobian: D = 1": (checks.check_jacobian, lambda f, x: jac_rows(f, x).squeeze(1),
@@ -339,7 +346,6 @@ REQUIREMENTS.update(REQUIREMENTS_MORE)
 
 def test_the_requirement_solutions_are_right_elsewhere():
     """The right solutions these are derived from pass (so each wrong one is wrong only there)."""
-    assert checks.check_softmax_cross_entropy_vjp(softmax_right) is True
     assert checks.check_contract(CATALOGUE["ex-generalized-contract"][1]) is True
     assert checks.check_nn_linear_vjp(nn_right) is True
 
@@ -362,10 +368,12 @@ def test_requirement_cases_exist_for_the_graders_seeds_too():
             any(c["inputs"]["X"].ndim == 1 for c in lin)
         con = EXERCISES["ex-generalized-contract"].cases(seed)
         assert {c["inputs"]["G"].ndim for c in con} == {0, 1, 2, 3}
-        sm = EXERCISES["ex-gradient-softmax-ce"].cases(seed)
-        assert max(float(c["inputs"]["logits"].abs().max()) for c in sm) > 999
-        assert torch.isfinite(helpers.softmax_cross_entropy_vjp(
-            sm[-1]["inputs"]["logits"], sm[-1]["inputs"]["labels"])).all()
+        gg = EXERCISES["ex-gradient-gate-graph"].cases(seed)
+        for c in gg:  # no tie near the max's kink, and both branches where there are 2 entries
+            x, y = c["inputs"]["x"], c["inputs"]["y"]
+            gap = (x * y + x - y)
+            assert float(gap.abs().min()) >= checks.ch02.GAP
+            assert x.numel() < 2 or (bool((gap > 0).any()) and bool((gap < 0).any()))
 
 
 # --------------------------------------------------------- the judge on hostile records
@@ -431,3 +439,16 @@ def test_verdict_of_a_tensor_subclass_and_nan():
                               lambda *a: tuple(t * float("nan") for t in residual(*a)))
     ok, text = checks.verdict("ex-mlp-residual", cases, records)
     assert ok is False and "NaN or inf" in text
+
+
+def test_gate_graph_judge_agrees_with_central_differences():
+    """The judge of ex-gradient-gate-graph is a hand formula: referee it by central
+    differences of L = g . m on the cases of two seeds."""
+    from helpers import numerical_jacobian
+    from helpers.exercises.ch02 import _judge_gate_graph, gate_graph_forward
+    for seed in (2, 12345):
+        for c in EXERCISES["ex-gradient-gate-graph"].cases(seed):
+            x, y, g = (c["inputs"][k] for k in ("x", "y", "g"))
+            fd_x = numerical_jacobian(lambda v: (g * gate_graph_forward(v, y)["m"]).sum(), x)
+            fd_y = numerical_jacobian(lambda v: (g * gate_graph_forward(x, v)["m"]).sum(), y)
+            _judge_gate_graph(c, (fd_x, fd_y))  # raises unless the hand formula agrees

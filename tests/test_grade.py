@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import re
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,6 +44,8 @@ from .conftest import ROOT
 from .test_student import synthetic_chapter
 
 HAVE_SANDBOX, SANDBOX_WHY = sandbox.status()
+HAVE_CGROUP = sandbox.cgroup_support()[0] is not None
+HAVE_TMPFS = sandbox.workdir_support()
 
 LINEAR_OK = ("def my_linear_vjp(G, X, W):\n"
              "    X2, G2 = X.reshape(-1, X.shape[-1]), G.reshape(-1, G.shape[-1])\n"
@@ -172,6 +175,16 @@ VETTED = {  # name: (answers, {label: (result, regex of the diagnosis)})
         {"ex-mlp-residual": ("fail", r"name `__eq__` starts with _")}),
     "outside_cell": ({"ex-mlp-residual": residual("return mask(X) * dZ3")},
                      {"ex-mlp-residual": ("fail", r"uses `mask`, which this cell does not define")}),
+    # issue 23 §6: a stub, then the name rebound to a working function: the rebinding runs
+    "stub_then_rebind": ({"ex-linear-vjp": "def my_linear_vjp(G, X, W):\n"
+                                           "    raise NotImplementedError('todo')\n\n"
+                                           + LINEAR_OK.replace("def my_linear_vjp", "def mine")
+                                           + "\n\nmy_linear_vjp = mine\n"},
+                         {"ex-linear-vjp": ("pass", "^$")}),
+    # issue 23 §5: a 6 MB literal in the cell is not parsed in the grader's process
+    "huge_cell": ({"ex-linear-vjp": "BIG = [" + "0, " * 2_000_000 + "]\n" + LINEAR_OK},
+                  {"ex-linear-vjp": ("fail", r"no credit: the cell .*has \d+ characters "
+                                             r"\(at most 100000\)")}),
     # what the sandboxed kernel runs, judged as data
     "memory_bomb": ({"ex-mlp-residual": residual(
         "big = torch.empty(2 ** 30, dtype=torch.float64)  # 8 GB\nreturn None")},
@@ -217,7 +230,8 @@ def unvetted(tmp_path_factory):
     if not HAVE_SANDBOX:
         pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
     folder = _unvetted_folder(tmp_path_factory)
-    handle = _start(folder, "--no-vet", "--processes", "128", "--uid-base", str(UNVETTED_UID))
+    handle = _start(folder, "--no-vet", "--processes", "128", "--uid-base", str(UNVETTED_UID),
+                    "--workdir-mb", "256")
     return _finish(handle) + (folder,)
 
 
@@ -232,6 +246,14 @@ def _vetted_folder(tmp_path_factory):
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
     good = nbformat.writes(chapter(VETTED["correct"][0]))
     (folder / "malformed.ipynb").write_text(good[:-40])  # a truncated save
+    # issue 23 §5: only regular files are graded: a folder named like a chapter, and a
+    # link to the book's own chapter (solutions included: unzip can produce one)
+    (folder / "x_05_linear_layer.ipynb").mkdir()
+    (folder / "link_05_linear_layer.ipynb").symlink_to(ROOT / "chapters" / "05_linear_layer.ipynb")
+    # 60 MB of nested empty lists: over a gigabyte once parsed, in the parser's own limited
+    # process (booktools/readnb.py), never in the grader's
+    with open(folder / "nested_05_linear_layer.ipynb", "w") as fh:
+        fh.write('{"metadata": {"x": [' + "[]," * 20_000_000 + '[]]}, "cells": []}')
     return folder
 
 
@@ -252,15 +274,42 @@ def test_vetted_run_gives_each_submission_its_verdict(vetted):
     print(f"vetted run: {len(got)} results in {seconds:.1f} s")
     _check(got, VETTED, {
         ("malformed.ipynb", "ex-linear-vjp"): ("fail", "not a valid notebook"),
-        ("malformed.ipynb", "ex-mlp-residual"): ("fail", "not a valid notebook")})
+        ("malformed.ipynb", "ex-mlp-residual"): ("fail", "not a valid notebook"),
+        **{(f"{kind}_05_linear_layer.ipynb", lab): ("fail", r"not a valid notebook \(.*not a "
+                                                             r"regular file")
+           for kind in ("x", "link") for lab in ("ex-linear-vjp", "ex-linear-nn-vjp")},
+        **{("nested_05_linear_layer.ipynb", lab): ("fail", r"not a valid notebook|is not defined")
+           for lab in ("ex-linear-vjp", "ex-linear-nn-vjp")}})
+
+
+def test_the_graders_own_peak_memory_stays_under_500_mb(vetted):
+    """Issue 23: every hostile file of the vetted run (a 6 MB cell, 60 MB of nested JSON,
+    links, folders, outputs of every kind) costs the grader's own process little."""
+    _assert_grader_peak_under(vetted[0], 500)
+
+
+def _assert_grader_peak_under(proc, mb):
+    m = re.search(r"peak memory: (\d+) MB \(this grader\)", proc.stderr)
+    assert m, proc.stderr[-2000:]
+    print(f"grader peak memory: {m.group(1)} MB")
+    assert int(m.group(1)) < mb, proc.stderr[-2000:]
+
+
+def test_the_graders_own_peak_memory_under_the_unvetted_run(unvetted):
+    """Issue 23: the flood, the links, the forged and huge outputs of the unvetted run."""
+    _assert_grader_peak_under(unvetted[0], 500)
 
 
 def test_first_line_says_whether_the_sandbox_is_used_and_summary(vetted):
     proc, got, _ = vetted
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("sandbox: on (" if HAVE_SANDBOX else "sandbox: OFF ("), lines[0]
+    if HAVE_SANDBOX:
+        assert ("; per sandbox (cgroup v" if HAVE_CGROUP else "; no limit per sandbox") in lines[0]
+        assert ("writable folder: a tmpfs of 512 MB" if HAVE_TMPFS
+                else "writable folder on the disk") in lines[0]
     passed = sum(r == "pass" for r, _ in got.values())
-    assert lines[-1].startswith(f"graded {len(VETTED) + 1} notebooks, {len(got)} exercise "
+    assert lines[-1].startswith(f"graded {len(VETTED) + 4} notebooks, {len(got)} exercise "
                                 f"results: {passed} passed, {len(got) - passed} failed")
     assert "notebooks per minute" in lines[-1]
 
@@ -290,6 +339,47 @@ def my_residual_mlp_backward(dZ3, X, W1, b1, W2, b2, W3, b3, lam):
 '''
 
 UNVETTED = {
+    # issue 23 §4: limits per sandbox, not per process: three children of 1 GiB each (under
+    # the 4 GB address space of each) cannot all live at once in a 2 GB group; without a
+    # cgroup (the first line says so) they can, and the test says that instead
+    "group_memory": ({"ex-mlp-residual": residual("""\
+        if os.path.exists("forked"):  # only the first case forks
+            raise RuntimeError(open("forked").read())
+        pids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                block = b"x" * 2 ** 30  # 1 GiB, written
+                time.sleep(2)
+                os._exit(0)
+            pids.append(pid)
+        alive = 0
+        for pid in pids:
+            _, st = os.waitpid(pid, 0)
+            alive += os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+        open("forked", "w").write(f"{alive} of 3 children held 1 GiB at once")
+        raise RuntimeError(open("forked").read())""", head="import os, time\n")},
+        {"ex-mlp-residual": ("fail", r"raised RuntimeError: [012] of 3 children|memory limit: "
+                                     r"the sandbox's processes together"
+                             if HAVE_CGROUP else r"raised RuntimeError: 3 of 3 children")}),
+    # issue 23 §4: the writable folder is capped in total (a tmpfs, as root), not only per
+    # file: eight files of 60 MB do not fit in the run's 256 MB (--workdir-mb 256)
+    "disk_fill": ({"ex-mlp-residual": residual("""\
+        written = 0
+        block = b"x" * (60 * 2 ** 20)
+        for i in range(8):
+            try:
+                with open(f"fill{i}", "wb") as fh:
+                    fh.write(block)
+                written += 1
+            except OSError:
+                break
+        for i in range(8):  # room again for the grader's own outputs file
+            if os.path.exists(f"fill{i}"):
+                os.remove(f"fill{i}")
+        raise RuntimeError(f"wrote {written} of 8 files of 60 MB")""", head="import os\n")},
+        {"ex-mlp-residual": ("fail", r"raised RuntimeError: wrote [0-4] of 8 files"
+                             if HAVE_TMPFS else r"raised RuntimeError: wrote 8 of 8 files")}),
     "fork_bomb": ({"ex-mlp-residual": residual("""\
         for _ in range(100000):
             if os.fork() == 0:
@@ -337,6 +427,23 @@ UNVETTED = {
         return G @ W.T, X2.T @ G2, G2.sum(0)""")},
                        {"ex-linear-vjp": ("fail", r"no credit: the grader's runtime guard "
                                                   r"refused `requires_grad_`")}),
+    # issue 23 §5: what comes back is not trusted: stdout flooded for as long as the time
+    # limit allows costs the grader nothing (it is never read); status.json and outputs.pt as links to /dev/zero are
+    # refused without being followed
+    "flood": ({"ex-linear-vjp": linear("""\
+        chunk = b"x" * 2 ** 20
+        while True:  # stdout flooded until the time limit: the grader never reads it
+            os.write(1, chunk)""", head="import os\n")},
+              {"ex-linear-vjp": ("fail", r"time limit: your function, on the grader's cases, "
+                                         r"did not finish")}),
+    "status_link": ({"ex-linear-vjp": linear("""\
+        os.symlink("/dev/zero", "status.json")
+        os._exit(1)""", head="import os\n")},
+                    {"ex-linear-vjp": ("fail", r"no outputs and the worker no status")}),
+    "outputs_link": ({"ex-linear-vjp": "import os\nos.symlink('/dev/zero', 'outputs.pt')\n"
+                                       + LINEAR_OK},
+                     {"ex-linear-vjp": ("fail", r"malformed outputs: outputs.pt is not a "
+                                                r"regular file")}),
     "stdout_and_reload": ({"ex-linear-vjp": linear(ZEROS, head="""\
         import importlib, sys
         importlib.reload = lambda module: module
@@ -490,8 +597,8 @@ VET = [  # (label, cell source, None if accepted else a regex of the diagnosis)
     ("ex-linear-vjp", "def my_linear_vjp(G, X, W)\n    return G", r"not valid Python"),
     ("ex-generalized-contract", "def my_contract(G, J):\n    return torch.einsum('i,ij->j', G, J)",
      r"`einsum`, which this exercise forbids"),
-    ("ex-gradient-softmax-ce", "def my_softmax_cross_entropy_vjp(z, t):\n"
-                               "    return torch.softmax(z, 1)", r"`softmax`, which this"),
+    ("ex-gradient-gate-graph", "def my_gate_graph_backward(x, y, g):\n"
+                               "    return torch.func.vjp(torch.maximum, x, y)", r"`vjp` \(autograd\)"),
     ("ex-scalar-central-difference", "def my_central_difference(f, x, eps):\n"
                                      "    return float(torch.tensor(f(x)))", r"`torch`.*no torch"),
     ("ex-jacobian-builder", "def my_jacobian(f, x):\n"
@@ -570,3 +677,21 @@ def test_a_sandbox_that_cannot_start_python_refuses_to_grade(tmp_path, monkeypat
     assert not (tmp_path / "grades.csv").exists()
     monkeypatch.setattr(sandbox, "_SELF_TEST", False)
     monkeypatch.undo()
+
+
+def test_a_cgroup_bounds_the_memory_of_all_its_processes_and_goes_away():
+    """booktools.sandbox.Cgroup on its own: a 64 MB group, a child that writes 256 MB is
+    killed by the kernel and the group says so; the group is removed afterwards."""
+    if not HAVE_CGROUP:
+        pytest.skip(f"no cgroup here: {sandbox.cgroup_support()[1]}")
+    group = sandbox.Cgroup(f"book-test-{os.getpid()}", sandbox.Limits(group_memory_mb=64))
+    dirs = list(group.dirs)
+    try:
+        proc = subprocess.run([sys.executable, "-c", "b = b'x' * 2 ** 28; print('survived')"],
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=sandbox.preexec(sandbox.Limits(), group))
+        assert proc.returncode == -9 and "survived" not in proc.stdout, proc
+        assert group.oom_killed()
+    finally:
+        group.close()
+    assert dirs and not any(d.exists() for d in dirs)

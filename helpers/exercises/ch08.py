@@ -19,6 +19,7 @@ from .core import (
     case,
     close,
     generator,
+    isclose,
     rand,
     register,
     shapes,
@@ -82,7 +83,8 @@ def _conv_dX_variants(G, X, weight, stride, padding):
 
     right = full(dilated, weight.flip(-1))
     out = [("the kernel is not flipped: dX is the full (true) convolution of G with the "
-            "kernel, i.e. a cross-correlation with the kernel reversed, weight.flip(-1)",
+            "kernel, i.e. G padded with K - 1 zeros on both sides, cross-correlated with the "
+            "kernel reversed, weight.flip(-1)",
             finish(full(dilated, weight)))]
     vlen = dilated.shape[-1] - K + 1
     if vlen > 0:
@@ -107,8 +109,8 @@ def _conv_dX_variants(G, X, weight, stride, padding):
     if stride > 1:
         undilated = full(G, weight.flip(-1))
         if undilated.shape[-1] <= L_pad:
-            out.append(("G is not dilated: with stride s, put s - 1 zeros between consecutive "
-                        "entries of G before the full convolution", finish(undilated)))
+            out.append(("G is not dilated: put stride - 1 zeros between consecutive entries of G "
+                        "before the full convolution", finish(undilated)))
     return out
 
 
@@ -211,11 +213,23 @@ def _cases_layer_norm(seed: int) -> list:
     return out
 
 
+def _dgamma_is_dbeta(label, got, expected, where):
+    """Diagnose dgamma computed as dbeta (the sum of G alone) before ``unpack`` would read
+    (dX, dbeta, dbeta) as results in the wrong order."""
+    if (isinstance(got, (tuple, list)) and len(got) == 3
+            and all(isinstance(g, torch.Tensor) for g in got)
+            and isclose(got[1], expected[2]) and isclose(got[2], expected[2])
+            and not isclose(expected[1], expected[2])):
+        raise AssertionError(f"{label}: dgamma has wrong values: dgamma is the sum of G alone: "
+                             f"it is the sum of G * x_hat {where} (gamma multiplies x_hat)")
+
+
 def _judge_layer_norm(case, got):
     label = "ex-more-layer-norm-vjp"
     G, X, gamma, eps = (case["inputs"][k] for k in ("G", "X", "gamma", "eps"))
     D = X.shape[-1]
     expected = layer_norm_vjp(G, X, gamma, eps)
+    _dgamma_is_dbeta(label, got, expected, "over every leading dim")
     got = unpack(label, got, ("dX", "dgamma", "dbeta"), expected)
     sigma = torch.sqrt(X.var(dim=-1, unbiased=False, keepdim=True) + eps)
     x_hat = (X - X.mean(dim=-1, keepdim=True)) / sigma
@@ -257,6 +271,7 @@ def _judge_batch_norm(case, got):
     G, X, gamma, eps = (case["inputs"][k] for k in ("G", "X", "gamma", "eps"))
     D = X.shape[1]
     expected = batch_norm_vjp(G, X, gamma, eps)
+    _dgamma_is_dbeta(label, got, expected, "over the examples (and positions)")
     got = unpack(label, got, ("dX", "dgamma", "dbeta"), expected)
     dims = (0,) if X.ndim == 2 else (0, 2)
     gamma_b = gamma if X.ndim == 2 else gamma[:, None]
@@ -330,9 +345,9 @@ def _judge_attention(case, got):
     dP = G @ V.transpose(-1, -2)
     dZ = P * (dP - (dP * P).sum(dim=-1, keepdim=True))
     diag_only = P * dP
-    forgot = ("the softmax's -p p^T term is forgotten: P * dP is the softmax's Jacobian with "
-              "its denominator held constant (the diag(p) part); subtract each row's sum of "
-              "dP * P before multiplying by P")
+    forgot = ("the softmax's -p p^T term is forgotten: P * dP applies only diag(p), the "
+              "softmax's Jacobian with its denominator held constant; subtract each row's sum "
+              "of dP * P from dP before multiplying by P")
     no_scale = "the 1/sqrt(E) of the scores is missing (it scales dQ and dU)"
     variants = [
         [(forgot, diag_only @ U * c), (no_scale, dZ @ U)],
