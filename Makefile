@@ -107,8 +107,9 @@ test-unit-and-notebooks: test-notebooks test-unit
 ## simulated Binder build in a fresh virtualenv; chapter 5 in a real JupyterLab; the PDF,
 ## which it builds first from the execution cache; the explorers under ipywidgets 7.7 (Colab's); every chapter in a kernel
 ## whose checks are disabled (tests/test_demo_mutations.py); the grader's sandbox alone
-## against hostile submissions; the execution cache on a copy of the book; with
-## BOOK_TEST_SETUP_SH=1 also the Gradescope archive's own setup.sh in a fresh virtualenv
+## against hostile submissions; the execution cache on a copy of the book; nbgrader's
+## generate_assignment, autograde and generate_feedback on the course of `make nbgrader`;
+## with BOOK_TEST_SETUP_SH=1 also the Gradescope archive's own setup.sh in a fresh virtualenv
 test-envs: $(STAMP) pdf
 	BOOK_TEST_ENVS=1 $(PYTEST) tests -m envs -rs --durations=10
 

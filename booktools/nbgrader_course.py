@@ -9,10 +9,16 @@ exercise gets, in nbgrader's cell metadata (``nbgrader`` key, schema 3):
 - an autograded-answer cell (``solution: true``): the reference solution's ``def`` line and
   docstring, the body between ``### BEGIN SOLUTION`` / ``### END SOLUTION``, which
   ``nbgrader generate_assignment`` replaces with ``raise NotImplementedError()``;
-- an autograder-tests cell (``grade: true``, ``locked: true``, ``points``) that calls the
-  book's self-check seed through :func:`helpers.exercises.selfcheck.graded_check`, and,
-  between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``, the same judge on cases
-  from a seed the student's copy does not show.
+- an autograder-tests cell (``grade: true``, ``locked: true``, ``points``) that imports
+  :func:`helpers.exercises.selfcheck.graded_check` itself (so that a function of that name
+  defined in a student's cell does not stand in for it), calls it on the cases of the
+  book's self-check seed and, between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN
+  TESTS``, on cases from a seed the student's copy does not show.
+
+The tests run in the student's kernel, after the student's code: what that cannot protect
+against, and how to grade the collected notebooks with ``booktools.grade`` instead, is in
+reference/instructors.md ("On nbgrader"). tests/envs/test_nbgrader.py runs nbgrader's
+real pipeline on the course.
 
 The reference solutions are the book's code solution cells (tagged ``solution`` with an
 ``exercise`` label, as ``booktools.student`` reads them).
@@ -20,15 +26,13 @@ The reference solutions are the book's code solution cells (tagged ``solution`` 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 
-from .student import ROOT, SOLUTION_TAG
+from .student import ROOT, SOLUTION_TAG, tree_cli
 
 __all__ = ["POINTS", "HIDDEN_SEED_OFFSET", "solution_cells", "solution_source",
            "chapter_notebook", "make_course"]
@@ -36,11 +40,12 @@ __all__ = ["POINTS", "HIDDEN_SEED_OFFSET", "solution_cells", "solution_source",
 POINTS = 1
 #: hidden tests draw their cases from the exercise's seed plus this
 HIDDEN_SEED_OFFSET = 7919
+#: first line of every autograder-tests cell
+IMPORT_CHECK = "from helpers.exercises.selfcheck import graded_check"
 CONFIG = '''"""nbgrader configuration of the course written by `make nbgrader`."""
 c = get_config()  # noqa: F821 (defined by nbgrader)
-c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "backprop-linear-layer"
-c.Exec.timeout = 120
+c.Execute.timeout = 120  # seconds per cell (the class nbgrader runs notebooks with)
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
 '''
 
@@ -109,8 +114,7 @@ def chapter_notebook(chapter: str, solutions: list[tuple[str, str]]):
                     f"chapter `{chapter}`. Write your code where it says `YOUR CODE HERE`; "
                     f"the cell below each answer is graded ({POINTS} point each). Your function "
                     f"may not call the book's helpers it re-implements."),
-             new_code("import math\n\nimport torch\n\nfrom helpers.exercises.selfcheck import "
-                      "graded_check")]
+             new_code("import math\n\nimport torch")]
     cells[0].metadata.update(_meta("intro", solution=False, grade=False, locked=True))
     cells[1].metadata.update(_meta("setup", solution=False, grade=False, locked=True))
     for label, src in solutions:
@@ -120,7 +124,10 @@ def chapter_notebook(chapter: str, solutions: list[tuple[str, str]]):
         md.metadata.update(_meta(f"{label}-text", solution=False, grade=False, locked=True))
         ans = new_code(solution_source(src, label))
         ans.metadata.update(_meta(f"{label}-answer", solution=True, grade=False, locked=False))
-        test = new_code(f"assert graded_check({label!r}, {ex.func})\n"
+        # the test cell imports the judge itself: a student's cell that defines a function
+        # named graded_check must not stand in for it (the import runs after their cells)
+        test = new_code(f"{IMPORT_CHECK}\n\n"
+                        f"assert graded_check({label!r}, {ex.func})\n"
                         f"### BEGIN HIDDEN TESTS\n"
                         f"assert graded_check({label!r}, {ex.func}, "
                         f"seed={ex.seed + HIDDEN_SEED_OFFSET})\n"
@@ -162,17 +169,8 @@ def make_course(root: str | Path = ROOT, out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m booktools.nbgrader_course",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=str(ROOT))
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    try:
-        make_course(args.root, args.out)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return tree_cli("python -m booktools.nbgrader_course", __doc__.split("\n\n")[0],
+                    make_course, "output folder (default: ROOT/nbgrader)", argv)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from nbconvert.preprocessors import (
 from .notebooks import ALLOWED_CELL_METADATA, NOTEBOOK_METADATA
 
 __all__ = ["SOLUTION_TAG", "StubSolutionsPreprocessor", "stub_source", "student_notebook",
-           "write_student_copy", "make_student_tree"]
+           "write_student_copy", "make_student_tree", "tree_cli"]
 
 SOLUTION_TAG = "solution"
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,17 +308,25 @@ def _plain_student_copies(root: Path, out: Path, notebooks: list[str]) -> str:
     return f"; plain-Jupyter copies in {out / 'jupyter'}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m booktools.student", description=__doc__.split("\n\n")[0])
+def tree_cli(prog: str, description: str, make, out_help: str,
+             argv: list[str] | None = None) -> int:
+    """The command line of a generator of a folder from the book (``--root``, ``--out``):
+    ``make(root, out)`` is called; a ``ValueError`` it raises is printed, exit status 1."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--root", default=str(ROOT), help="the book's root (default: this repository)")
-    parser.add_argument("--out", default=None, help="output folder (default: ROOT/student)")
+    parser.add_argument("--out", default=None, help=out_help)
     args = parser.parse_args(argv)
     try:
-        make_student_tree(args.root, args.out)
+        make(args.root, args.out)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return tree_cli("python -m booktools.student", __doc__.split("\n\n")[0], make_student_tree,
+                    "output folder (default: ROOT/student)", argv)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,16 @@ import re
 
 import nbformat
 
-from booktools.nbgrader_course import make_course, solution_cells
+from booktools.nbgrader_course import IMPORT_CHECK, make_course, solution_cells
 from booktools.student import ROOT
 from helpers.exercises import EXERCISES
 
 
 def test_course_structure(tmp_path):
     out = make_course(out=tmp_path / "course")
-    assert (out / "nbgrader_config.py").is_file()
+    config = (out / "nbgrader_config.py").read_text()
+    # nbgrader resolves a relative root against the working folder, not the config's
+    assert "CourseDirectory.root" not in config
     graded = set()
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         sols = solution_cells(nbformat.read(path, as_version=4))
@@ -29,6 +31,9 @@ def test_course_structure(tmp_path):
             assert t.metadata["nbgrader"]["grade"] and t.metadata["nbgrader"]["locked"]
             assert t.metadata["nbgrader"]["points"] > 0
             assert "### BEGIN HIDDEN TESTS" in t.source and "### END HIDDEN TESTS" in t.source
+            # the judge imported by the test cell itself, before it is used: a student's
+            # `def graded_check` in an earlier cell must not stand in for it
+            assert t.source.startswith(IMPORT_CHECK + "\n"), t.source
             # no solution text outside the region: stripping it leaves no body line
             outside = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", a.source, flags=re.S)
             body = [ln.strip() for ln in src.splitlines()
