@@ -160,6 +160,17 @@ def _python_dirs() -> list[Path]:
     return sorted({Path(d).resolve() for d in dirs if d and os.path.isdir(d)})
 
 
+def _linked_prefixes() -> list[tuple[Path, Path]]:
+    """``(path as used, resolved path)`` of the interpreter's prefix when they differ."""
+    out = {}
+    for p in {sys.prefix, sys.exec_prefix}:
+        used = Path(os.path.abspath(p))
+        real = used.resolve()
+        if used != real and real.is_dir():
+            out[used] = real
+    return sorted(out.items())
+
+
 def command(cmd: list[str], *, workdir: Path, hide: list[Path], env: dict[str, str],
             uid: int | None) -> list[str]:
     """``cmd`` wrapped by bwrap (see the module docstring); ``workdir`` is writable."""
@@ -197,6 +208,13 @@ def command(cmd: list[str], *, workdir: Path, hide: list[Path], env: dict[str, s
         if not any(d == b or b in d.parents for b in bound):
             args += parents(d) + ["--ro-bind", str(d), str(d)]
             bound.append(d)
+    # a virtualenv reached through a link (a checkout's .venv -> a shared one): the
+    # interpreter is started by its unresolved path, whose pyvenv.cfg makes it the venv's,
+    # so the resolved folder is bound there too, alone (nothing else of that checkout)
+    for link, real in _linked_prefixes():
+        if not any(link == b or b in link.parents for b in bound):
+            args += parents(link) + ["--ro-bind", str(real), str(link)]
+            bound.append(link)
     for m in sorted({Path(h).resolve() for h in hide}, key=lambda q: len(q.parts)):
         if m.is_dir() and any(b in m.parents for b in bound):
             args += ["--perms", "0755", "--tmpfs", str(m)]

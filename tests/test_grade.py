@@ -695,3 +695,25 @@ def test_a_cgroup_bounds_the_memory_of_all_its_processes_and_goes_away():
     finally:
         group.close()
     assert dirs and not any(d.exists() for d in dirs)
+
+
+def test_the_sandbox_starts_the_book_python_through_a_linked_venv(tmp_path):
+    """Issue 23 §4: a checkout whose .venv is a link into a folder the sandbox does not
+    show (a shared or cached environment). The grader starts the interpreter by the
+    link's path; the sandbox binds the resolved environment there, so the start-up
+    self-test (the real interpreter importing torch, nbclient, ipykernel) passes."""
+    if not HAVE_SANDBOX:
+        pytest.skip(f"no sandbox here: {SANDBOX_WHY}")
+    real = Path(sys.prefix).resolve()
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / ".venv").symlink_to(real)
+    python = clone / ".venv" / "bin" / "python"
+    proc = subprocess.run(
+        [str(python), "-c", "from booktools import sandbox; print(sandbox._linked_prefixes()); "
+                            "print('self-test:', sandbox.self_test())"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert str(clone / ".venv") in proc.stdout, proc.stdout  # it did go through the link
+    assert "self-test: None" in proc.stdout, proc.stdout + proc.stderr[-1000:]
