@@ -115,3 +115,23 @@ def test_no_list_marker_breaks_inline_math(path):
     bad = [(i, line) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
            for line in _list_marker_inside_inline_math(c.source)]
     assert bad == [], f"{path.name}: move the operator to the end of the previous line: {bad}"
+
+
+def test_the_package_config_carries_every_helpers_subpackage():
+    """A plain `pip install .` (Colab's setup cell, a Gradescope image) installs what
+    pyproject.toml lists: every folder of helpers/ with an __init__.py must be in it
+    (`packages = ["helpers"]` once left out helpers.exercises and helpers.widgets)."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    if "packages" in conf and isinstance(conf["packages"], list):
+        listed = set(conf["packages"])
+    else:
+        found = conf["packages"]["find"]
+        listed = set(find_packages(str(ROOT), include=found.get("include", ["*"]),
+                                   exclude=found.get("exclude", [])))
+    actual = {".".join(p.relative_to(ROOT).parts[:-1])
+              for p in (ROOT / "helpers").rglob("__init__.py")}
+    assert actual <= listed, f"not installed by pip install .: {sorted(actual - listed)}"
