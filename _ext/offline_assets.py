@@ -173,6 +173,19 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = kept
 
 
+#: myst-nb's toggle of a hidden cell input names itself "Toggle hidden content" while it
+#: shows "Show code cell source": a screen reader and a voice user hear different names
+#: (axe: label-content-name-mismatch). Without the label, the visible text is the name.
+_TOGGLE_LABEL = '<summary aria-label="Toggle hidden content">'
+
+
+def _accessible_toggles(app: Sphinx, pagename: str, templatename: str, context: dict,
+                        doctree) -> None:
+    body = context.get("body")
+    if isinstance(body, str) and _TOGGLE_LABEL in body:
+        context["body"] = body.replace(_TOGGLE_LABEL, "<summary>")
+
+
 #: the whole book as one PDF (``make pdf``, _ext/book_pdf.py), at the site's root
 PDF_NAME = "backprop-linear-layer.pdf"
 PDF_FOOTER = ('<p class="book-pdf-link"><a href="{url}" download><i class="fas fa-file-pdf" '
@@ -202,6 +215,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _on_config_inited, priority=400)
     app.connect("build-finished", _on_build_finished)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _accessible_toggles, priority=900)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", _link_pdf, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
