@@ -717,3 +717,44 @@ def test_the_sandbox_starts_the_book_python_through_a_linked_venv(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert str(clone / ".venv") in proc.stdout, proc.stdout  # it did go through the link
     assert "self-test: None" in proc.stdout, proc.stdout + proc.stderr[-1000:]
+
+
+def test_every_cheat_and_honest_style_through_the_entry_point(tmp_path):
+    """Issue 23 §1, families rather than spellings, through what `make grade` calls: each
+    hostile spelling of tests/test_grade_policy.py (attribute lookup by string, match,
+    library code that runs autograd, optimizers, aten ops, ...) gets no credit, with the
+    static check's diagnosis; each honest style (helper functions, einsum, F.linear,
+    prints) passes, run in the sandbox on fresh cases."""
+    from tests.test_grade_policy import CHEATS
+
+    HONEST = [  # working solutions in several styles (leading dimensions (*, D) included)
+        LINEAR_OK,
+        "import torch.nn.functional as F\nfrom typing import Tuple\n"
+        "def my_linear_vjp(G, X, W) -> Tuple:\n"
+        "    G2, X2 = G.reshape(-1, G.shape[-1]), X.reshape(-1, X.shape[-1])\n"
+        "    return F.linear(G, W), F.linear(X2.T, G2.T), G2.sum(0)\n",
+        "def flat(a):\n    return a.reshape(-1, a.shape[-1])\n\n"
+        "def my_linear_vjp(G, X, W):\n"
+        "    dX = torch.einsum('...m,dm->...d', G, W)\n"
+        "    return dX, torch.einsum('nd,nm->dm', flat(X), flat(G)), flat(G).sum(0)\n",
+        "def my_linear_vjp(G, X, W):\n    print(G.shape)\n"
+        "    dX = torch.matmul(G, W.transpose(0, 1))\n"
+        "    G2 = G.reshape(-1, G.shape[-1])\n"
+        "    return dX, X.reshape(-1, X.shape[-1]).mT @ G2, G2.sum(dim=0)\n",
+    ]
+    for i, src in enumerate(CHEATS):
+        nbformat.write(chapter({"ex-linear-vjp": src}), str(tmp_path / f"cheat{i:02d}.ipynb"))
+    for i, src in enumerate(HONEST):
+        nbformat.write(chapter({"ex-linear-vjp": src}), str(tmp_path / f"honest{i}.ipynb"))
+    out = tmp_path / "grades.csv"
+    assert grade_main([str(tmp_path), "--out", str(out), "--exercises", "ex-linear-vjp",
+                       "--jobs", "2"]) == 0
+    with open(out, newline="") as fh:
+        rows = {r["student_file"]: r for r in csv.DictReader(fh)}
+    assert len(rows) == len(CHEATS) + len(HONEST)
+    bad = [(name, r["result"], r["diagnosis"][:160]) for name, r in rows.items()
+           if (name.startswith("cheat") and not (r["result"] == "fail"
+                                                 and "no credit" in r["diagnosis"]))
+           or (name.startswith("honest") and r["result"] != "pass")]
+    assert not bad, bad
+    print(f"entry point: {len(CHEATS)} cheats refused, {len(HONEST)} honest styles passed")
