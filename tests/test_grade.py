@@ -295,6 +295,7 @@ def _assert_grader_peak_under(proc, mb):
     assert int(m.group(1)) < mb, proc.stderr[-2000:]
 
 
+@pytest.mark.envs
 def test_the_graders_own_peak_memory_under_the_unvetted_run(unvetted):
     """Issue 23: the flood, the links, the forged and huge outputs of the unvetted run."""
     _assert_grader_peak_under(unvetted[0], 500)
