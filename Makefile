@@ -109,9 +109,11 @@ test-unit-and-notebooks: test-notebooks test-unit
 ## whose checks are disabled (tests/test_demo_mutations.py); the grader's sandbox alone
 ## against hostile submissions; the execution cache on a copy of the book; nbgrader's
 ## generate_assignment, autograde and generate_feedback on the course of `make nbgrader`;
-## with BOOK_TEST_SETUP_SH=1 also the Gradescope archive's own setup.sh in a fresh virtualenv
+## the Gradescope archive's own setup.sh in a fresh virtualenv, then run_autograder
+## (BOOK_TEST_SETUP_SH=0 leaves that one out: it installs PyTorch, minutes)
+BOOK_TEST_SETUP_SH ?= 1
 test-envs: $(STAMP) pdf
-	BOOK_TEST_ENVS=1 $(PYTEST) tests -m envs -rs --durations=10
+	BOOK_TEST_ENVS=1 BOOK_TEST_SETUP_SH=$(BOOK_TEST_SETUP_SH) $(PYTEST) tests -m envs -rs --durations=10
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first),
 ## in two pytest-xdist workers (each page is loaded once per width: see

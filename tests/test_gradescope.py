@@ -14,7 +14,7 @@ independently of the code that produces it) and for the scores and the diagnosis
 
 The run of the archive's own ``setup.sh`` in a fresh virtualenv installs PyTorch and the
 grader's packages (minutes: 156 s on the development machine, from its local package mirror):
-it is marked ``envs`` and runs only with ``BOOK_TEST_SETUP_SH=1``.
+it is marked ``envs`` and runs with ``BOOK_TEST_SETUP_SH=1``, which ``make test-envs`` sets.
 """
 
 from __future__ import annotations
