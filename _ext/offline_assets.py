@@ -209,8 +209,20 @@ def _link_pdf(app: Sphinx, pagename: str, templatename: str, context: dict, doct
             })
 
 
+def _hidden_inputs_in_singlehtml(app: Sphinx) -> None:
+    """myst-nb registers its hidden-input toggle for the ``html`` format only; once another
+    extension registers any node for ``singlehtml`` (sphinx-exercise does), Sphinx looks
+    up that builder's handlers by its name and the toggle has none: ``make pdf``'s
+    singlehtml build stopped with "unknown node type: HideCodeCellNode"."""
+    from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput, visit_HideCellInput
+
+    app.add_node(HideCodeCellNode, override=True,
+                 singlehtml=(visit_HideCellInput, depart_HideCellInput))
+
+
 def setup(app: Sphinx) -> dict:
     app.offline_assets_ok = False
+    app.connect("builder-inited", _hidden_inputs_in_singlehtml)
     # before myst-nb reads nb_ipywidgets_js (builder-inited) and before pages are written
     app.connect("config-inited", _on_config_inited, priority=400)
     app.connect("build-finished", _on_build_finished)
