@@ -32,9 +32,11 @@ class GuardViolation(RuntimeError):
 
 
 class Guard:
-    def __init__(self, *, autograd: bool = False, forbidden=()):
+    def __init__(self, *, autograd: bool = False, forbidden=(), op_budget=None):
         self.autograd = autograd
         self.forbidden = set(forbidden)
+        self.op_budget = op_budget  # tensor operations per guarded call (None: no limit)
+        self.ops = 0
         self.record: list[str] = []  # what was refused, in order (read by the trusted cell)
 
     def refuse(self, what: str):
@@ -77,6 +79,12 @@ class _Dispatch(TorchDispatchMode):
         name = str(func.name()) if hasattr(func, "name") else str(func)
         if not self.guard.autograd and "backward" in name:
             self.guard.refuse(f"the aten op `{name}`")
+        budget = self.guard.op_budget
+        if budget is not None:
+            self.guard.ops += 1
+            if self.guard.ops == budget + 1:  # refused once; the exception stops the call
+                self.guard.refuse(f"more than {budget} tensor operations in one call "
+                                  f"(finite differences, one evaluation per entry?)")
         return func(*args, **(kwargs or {}))
 
 
@@ -86,6 +94,7 @@ def guarded(guard: Guard):
     def pack(t):
         guard.refuse("recording an autograd graph")
 
+    guard.ops = 0  # the budget counts one call
     with contextlib.ExitStack() as stack:
         if not guard.autograd:
             stack.enter_context(torch.inference_mode())

@@ -125,6 +125,10 @@ def _policy_comment(label: str) -> str:
     rule = (f"Graded by `make grade`: you may use {ex.policy.allow_text()}; {ex.policy.text}"
             + ("" if ex.policy.finite_differences or "f" not in ex.args
                else "; calling f at points other than x (finite differences) gets no credit")
+            + ("" if ex.policy.op_budget is None
+               else f"; finite differences (evaluating the layer once per entry) get no "
+                    f"credit: one call may run at most {ex.policy.op_budget} tensor "
+                    f"operations")
             + ".")
     return "".join(f"# {line}\n" for line in textwrap.wrap(rule, 86))
 

@@ -726,7 +726,7 @@ def test_every_cheat_and_honest_style_through_the_entry_point(tmp_path):
     library code that runs autograd, optimizers, aten ops, ...) gets no credit, with the
     static check's diagnosis; each honest style (helper functions, einsum, F.linear,
     prints) passes, run in the sandbox on fresh cases."""
-    from tests.test_grade_policy import CHEATS
+    from tests.test_grade_policy import CHEATS, FD_LINEAR
 
     HONEST = [  # working solutions in several styles (leading dimensions (*, D) included)
         LINEAR_OK,
@@ -747,15 +747,20 @@ def test_every_cheat_and_honest_style_through_the_entry_point(tmp_path):
         nbformat.write(chapter({"ex-linear-vjp": src}), str(tmp_path / f"cheat{i:02d}.ipynb"))
     for i, src in enumerate(HONEST):
         nbformat.write(chapter({"ex-linear-vjp": src}), str(tmp_path / f"honest{i}.ipynb"))
+    for i, src in enumerate(FD_LINEAR):  # family 2: passes the static check, not the guard
+        nbformat.write(chapter({"ex-linear-vjp": src}), str(tmp_path / f"fd{i}.ipynb"))
     out = tmp_path / "grades.csv"
     assert grade_main([str(tmp_path), "--out", str(out), "--exercises", "ex-linear-vjp",
                        "--jobs", "2"]) == 0
     with open(out, newline="") as fh:
         rows = {r["student_file"]: r for r in csv.DictReader(fh)}
-    assert len(rows) == len(CHEATS) + len(HONEST)
+    assert len(rows) == len(CHEATS) + len(HONEST) + len(FD_LINEAR)
     bad = [(name, r["result"], r["diagnosis"][:160]) for name, r in rows.items()
            if (name.startswith("cheat") and not (r["result"] == "fail"
                                                  and "no credit" in r["diagnosis"]))
-           or (name.startswith("honest") and r["result"] != "pass")]
+           or (name.startswith("honest") and r["result"] != "pass")
+           or (name.startswith("fd") and not (r["result"] == "fail" and re.search(
+               r"runtime guard refused more than \d+ tensor operations", r["diagnosis"])))]
     assert not bad, bad
-    print(f"entry point: {len(CHEATS)} cheats refused, {len(HONEST)} honest styles passed")
+    print(f"entry point: {len(CHEATS)} cheats and {len(FD_LINEAR)} difference quotients "
+          f"refused, {len(HONEST)} honest styles passed")

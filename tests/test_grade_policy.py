@@ -204,7 +204,8 @@ def test_every_book_solution_runs_clean_under_the_armed_guard():
             fn = namespace[ex.func]
             cases = ex.cases(12345)
             for autograd in {ex.policy.autograd, False}:
-                guard = Guard(autograd=autograd, forbidden=ex.policy.forbidden)
+                guard = Guard(autograd=autograd, forbidden=ex.policy.forbidden,
+                              op_budget=ex.policy.op_budget)
                 records = []
                 for case in cases:
                     with guarded(guard):
@@ -302,3 +303,77 @@ def test_student_text_in_a_diagnosis_is_a_short_printable_excerpt():
     assert "AAAA" in text and "A" * 301 not in text and "B" not in text, text[:400]
     assert "C" * 161 not in text and "\x1b" not in text and "Evil" not in text, text[:400]
     assert "raised an exception:" in text
+
+
+FD_LINEAR = [  # difference quotients, exact for a linear map: each must get no credit
+    # one entry of X and W at a time, step 1
+    """def my_linear_vjp(G, X, W):
+    L = lambda X_, W_: (G * (X_ @ W_)).sum()
+    dX, dW = torch.zeros_like(X), torch.zeros_like(W)
+    for i in range(X.numel()):
+        E = torch.zeros(X.numel(), dtype=X.dtype)
+        E[i] = 1
+        dX.view(-1)[i] = L(X + E.view(X.shape), W) - L(X, W)
+    for i in range(W.numel()):
+        E = torch.zeros(W.numel(), dtype=W.dtype)
+        E[i] = 1
+        dW.view(-1)[i] = L(X, W + E.view(W.shape)) - L(X, W)
+    return dX, dW, G.reshape(-1, G.shape[-1]).sum(0)
+""",
+    # central differences with a small step, by index
+    """def my_linear_vjp(G, X, W):
+    def L(X_, W_):
+        return (G * torch.matmul(X_, W_)).sum()
+    dX, dW = torch.zeros_like(X), torch.zeros_like(W)
+    h = 1e-6
+    for i in range(X.numel()):
+        Xp, Xm = X.clone(), X.clone()
+        Xp.view(-1)[i] += h
+        Xm.view(-1)[i] -= h
+        dX.view(-1)[i] = (L(Xp, W) - L(Xm, W)) / (2 * h)
+    for i in range(W.numel()):
+        Wp, Wm = W.clone(), W.clone()
+        Wp.view(-1)[i] += h
+        Wm.view(-1)[i] -= h
+        dW.view(-1)[i] = (L(X, Wp) - L(X, Wm)) / (2 * h)
+    return dX, dW, G.reshape(-1, G.shape[-1]).sum(0)
+""",
+]
+
+
+@pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")  # HONEST's 3-D .T
+def test_finite_differences_on_tensors_exceed_the_op_budget():
+    """Issue 23 §2 on ex-linear-vjp, whose cases pass tensors only (no function whose calls
+    could be traced): a difference quotient per entry is exact for a linear map and passes
+    the verdict, so the guard's count of tensor operations per call refuses it; the
+    honest styles of test_grade.py stay far under the budget."""
+    import torch
+
+    from booktools.guard import Guard, guarded
+    from helpers.exercises import EXERCISES, verdict
+    from helpers.harness import run_case
+
+    ex = EXERCISES["ex-linear-vjp"]
+    assert ex.policy.op_budget is not None
+    cases = ex.cases(2024)
+
+    def run(src, budget):
+        namespace = {"torch": torch}
+        exec(src, namespace)
+        guard = Guard(forbidden=ex.policy.forbidden, op_budget=budget)
+        records = []
+        for case in cases:
+            with guarded(guard):
+                records.append(run_case(namespace["my_linear_vjp"], case, ex.args))
+        return guard, verdict("ex-linear-vjp", cases, records)
+
+    for src in FD_LINEAR:
+        guard, (ok, _) = run(src, None)
+        assert ok is True and guard.record == []  # without the budget: full marks
+        guard, _ = run(src, ex.policy.op_budget)
+        assert guard.record and "tensor operations in one call" in guard.record[0], guard.record
+    guard, (ok, text) = run(LINEAR_OK, ex.policy.op_budget)
+    assert guard.record == [] and ok is True, (guard.record, text)
+    for src in HONEST:  # whatever their verdict, the budget refuses none of them
+        guard, _ = run(src, ex.policy.op_budget)
+        assert guard.record == [], guard.record

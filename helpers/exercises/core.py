@@ -63,6 +63,11 @@ class Policy:
     #: whether finite differences (calling a given function at shifted points) are allowed;
     #: enforced at run time by the guard's forward-call budget where the case passes a function
     finite_differences: bool = False
+    #: where finite differences are forbidden and the case passes only tensors: the most
+    #: tensor operations one call may run (the grader's guard counts them; a closed form
+    #: needs a few dozen, a difference quotient per entry of X and W hundreds). ``None``:
+    #: not counted
+    op_budget: int | None = None
 
     def allowed(self) -> frozenset[str]:
         """The allowlist with ``"@tensor"`` expanded (empty when none is declared)."""
