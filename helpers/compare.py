@@ -35,8 +35,8 @@ __all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 #   worst case is 4 * 256 * u ~ 1.1e-13 relative to sum |a_i b_i|. Where an entry is small
 #   by cancellation, atol covers it: its absolute error is the same ~1e-13 times the size
 #   of the terms, which is about 1 in the book.
-# - The central differences that referee many checks (numerical_jacobian, eps = 1e-6) are
-#   off by about u |f| / eps ~ 1e-10 (round-off) plus eps**2 |f'''| / 6 ~ 1e-13 (truncation).
+# - The central differences that referee many checks (numerical_jacobian, step h = 1e-6)
+#   are off by about u |f| / h ~ 1e-10 (round-off) plus h**2 |f'''| / 6 ~ 1e-13 (truncation).
 # - So 1e-7 sits about 1e3 above the referees' error and 1e6 above the products' worst case,
 #   while a wrong formula (a missing transpose, a dropped term, a wrong sign) changes the
 #   result by O(1) relative, about 1e7 times the tolerance.

@@ -485,6 +485,14 @@ def test_epsilon_step_detector_ignores(code, markdown):
     assert epsilon_steps(code, markdown) == []
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "helpers").rglob("*.py")), ids=lambda p: p.name)
+def test_helpers_call_the_step_h(path):
+    """The helpers' finite differences name their step h, as the chapters do (``eps`` is layer
+    norm's constant): ``numerical_jacobian(f, x, h=...)``."""
+    assert epsilon_steps(path.read_text(), "") == [], path
+    assert "h" in inspect.signature(helpers.jacobians.numerical_jacobian).parameters
+
+
 _STEPPED = re.compile(r"[+-]\s*(h|t|eps|step)\s*\*\s*([A-Za-z_]\w*)")
 
 
