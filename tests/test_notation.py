@@ -557,6 +557,34 @@ def test_g_of_tensor_detector_ignores(markdown):
     assert g_of_tensor(markdown) == []
 
 
+_DELTA_CHANGE = re.compile(r"\\Delta\s*(?:[A-Za-z](?![A-Za-z])|\\(?:theta|gamma|beta|mu|hat)\b)")
+_DIFFERENTIAL_CHAPTERS = ("05", "06", "07", "08", "ap")
+
+
+def finite_changes_after_chapter4(path: Path, markdown: str) -> list[str]:
+    """A Delta-change ($\\Delta X$) from chapter 5 on, where a small change is the
+    differential $\\mathrm{d}X$: one name per chapter range, as the contract's two rows say."""
+    if not path.stem.startswith(_DIFFERENTIAL_CHAPTERS):
+        return []
+    return [m.group(0) for math in _math(markdown) for m in _DELTA_CHANGE.finditer(math)]
+
+
+@pytest.mark.parametrize("markdown,found", [
+    (r"a change $\Delta X$ moves $Y$ by $\Delta X\, W$", 2),
+    (r"$$\Delta L \approx \langle G, \Delta Y\rangle$$", 2),
+    (r"$\mathrm{d}L = \langle G, \mathrm{d}Y\rangle$, `Delta X` in code", 0),
+])
+def test_finite_change_detector(markdown, found):
+    assert len(finite_changes_after_chapter4(Path("05_linear_layer.ipynb"), markdown)) == found
+    assert finite_changes_after_chapter4(Path("02_gradient.ipynb"), markdown) == []
+
+
+def test_contract_names_the_finite_change_and_the_differential():
+    table = _cells(NOTATION, "markdown")[0]
+    assert re.search(r"^\| \$\\Delta x\$, \$\\Delta X\$", table, re.M), "no Delta row"
+    assert re.search(r"^\| \$\\mathrm\{d\}X\$", table, re.M), "no differential row"
+
+
 _RULES = {
     "italic_d": lambda code, md: italic_differentials(md),
     "iverson": lambda code, md: iverson_deltas(md),
@@ -564,16 +592,18 @@ _RULES = {
     "direction": lambda code, md: bad_directions(code),
     "g_of_tensor": lambda code, md: g_of_tensor(md),
 }
+_PATH_RULES = {"delta_change": finite_changes_after_chapter4}
 _WHY = {
     "italic_d": "differentials take a roman d (\\mathrm{d}); italic dX is the gradient",
     "iverson": "write the Kronecker delta as \\delta, not an Iverson bracket [i = j]",
     "fd_eps": "the finite-difference step is h; epsilon is layer norm's constant",
     "direction": "a direction in code is `<V>_dir`, stepped by h (never t)",
     "g_of_tensor": "G is dL/dY of the layer being differentiated; write dL/dV for another V",
+    "delta_change": "from chapter 5 on a small change is the differential \\mathrm{d}X, not \\Delta X",
 }
 _PAGES = CHAPTERS + [NOTATION]
 _RULE_CASES = []
-for _rule in _RULES:
+for _rule in list(_RULES) + list(_PATH_RULES):
     for _page in _PAGES:
         _marks = ()
         if _page.stem in PENDING.get(_rule, {}):
@@ -584,14 +614,17 @@ for _rule in _RULES:
 def test_pending_entries_name_real_pages():
     stems = {p.stem for p in _PAGES}
     for rule, pages in PENDING.items():
-        assert rule in _RULES and set(pages) <= stems, (rule, pages)
+        assert (rule in _RULES or rule in _PATH_RULES) and set(pages) <= stems, (rule, pages)
 
 
 @pytest.mark.parametrize("rule,path", _RULE_CASES)
 def test_notation_rule_book_wide(rule, path):
     code = "\n".join(_cells(path, "code"))
     markdown = "\n".join(_cells(path, "markdown"))
-    hits = _RULES[rule](code, markdown)
+    if rule in _PATH_RULES:
+        hits = _PATH_RULES[rule](path, markdown)
+    else:
+        hits = _RULES[rule](code, markdown)
     assert hits == [], f"{path.name}: {_WHY[rule]}: {hits}"
 
 # ======================================================================================
