@@ -368,6 +368,8 @@ def test_layout_sentence_stated_once_and_pointed_back_to(where):
 # its XPASS fails the run until its entry is removed here, so the list cannot go stale.
 
 PENDING = {
+    "generic_A": {"03_jacobian": "the generic matrix A of sec-jacobian-matrix (being renamed)",
+                  "05_linear_layer": "route 3's <A, B> (being rewritten)"},
 }
 
 
@@ -557,6 +559,30 @@ def test_g_of_tensor_detector_ignores(markdown):
     assert g_of_tensor(markdown) == []
 
 
+_ACTIVATION_DEF = re.compile(r"A(?:_\{?\w+\}?)?\s*=\s*(?:\\operatorname\{relu\}|\\varphi|\\phi|\\sigma|\\tanh|\\mathrm\{relu\})")
+_BARE_A = re.compile(r"(?<![A-Za-z\\_{])A(?![A-Za-z_'])")
+
+
+def generic_A(markdown: str) -> list[str]:
+    """$A$ on a page that never defines it as an activation, A = relu(Z) or A = phi(Z):
+    a generic matrix, which the book calls B or R (the contract's A is an activation)."""
+    maths = _math(markdown)
+    if any(_ACTIVATION_DEF.search(m) for m in maths):
+        return []
+    return [m for m in maths if _BARE_A.search(m)]
+
+
+@pytest.mark.parametrize("markdown,found", [
+    (r"Let $A$ be a $D \times D$ matrix and $f(x) = x^\top A x$.", 2),
+    (r"$\langle A, B \rangle = \operatorname{tr}(A^\top B)$", 1),
+    (r"Let $A = \varphi(Z)$ element-wise; $\partial A/\partial Z$ is diagonal.", 0),
+    (r"$A_1 = \operatorname{relu}(Z_1)$, then $A_1 W_2$", 0),
+    (r"$\mathcal{A}$, $\Delta$, $A'$ is not a bare A, $x^\top B x$", 0),
+])
+def test_generic_A_detector(markdown, found):
+    assert len(generic_A(markdown)) == found
+
+
 _DELTA_CHANGE = re.compile(r"\\Delta\s*(?:[A-Za-z](?![A-Za-z])|\\(?:theta|gamma|beta|mu|hat)\b)")
 _DIFFERENTIAL_CHAPTERS = ("05", "06", "07", "08", "ap")
 
@@ -591,6 +617,7 @@ _RULES = {
     "fd_eps": epsilon_steps,
     "direction": lambda code, md: bad_directions(code),
     "g_of_tensor": lambda code, md: g_of_tensor(md),
+    "generic_A": lambda code, md: generic_A(md),
 }
 _PATH_RULES = {"delta_change": finite_changes_after_chapter4}
 _WHY = {
@@ -599,6 +626,7 @@ _WHY = {
     "fd_eps": "the finite-difference step is h; epsilon is layer norm's constant",
     "direction": "a direction in code is `<V>_dir`, stepped by h (never t)",
     "g_of_tensor": "G is dL/dY of the layer being differentiated; write dL/dV for another V",
+    "generic_A": "A is an activation, relu(Z); a generic matrix is B or R",
     "delta_change": "from chapter 5 on a small change is the differential \\mathrm{d}X, not \\Delta X",
 }
 _PAGES = CHAPTERS + [NOTATION]
