@@ -17,7 +17,7 @@ import torch
 
 from .shapes import as_tensor, fmt_shape
 
-__all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
+__all__ = ["FD_TOL", "FLOAT64_TOLERANCE", "FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 
 # Why the float64 default is rtol = atol = 1e-7 (issue 21 §2; measured in
 # tests/test_ch04_tolerance_derivation.py; tests/test_tolerance.py checks that an error of
@@ -42,6 +42,12 @@ __all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 #   result by O(1) relative, about 1e7 times the tolerance.
 #: compare's default (rtol, atol) in float64; the derivation is the comment above.
 FLOAT64_TOLERANCE = (1e-7, 1e-7)
+
+#: The book's one tolerance for a comparison whose referee is a float64 central difference
+#: with step h = 1e-6 (``compare(..., **FD_TOL)``): rtol 1e-7 as above; atol 1e-8, a hundred
+#: times the difference's absolute error u |f| / h ~ 1e-10 for |f| of order 1, so an entry
+#: that is zero by structure (a Jacobian's zeros) is judged by that error and not by 1e-7.
+FD_TOL = {"rtol": 1e-7, "atol": 1e-8}
 
 
 def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,
