@@ -110,10 +110,12 @@ test-unit-and-notebooks: test-notebooks test-unit
 ## against hostile submissions; the execution cache on a copy of the book; nbgrader's
 ## generate_assignment, autograde and generate_feedback on the course of `make nbgrader`;
 ## the Gradescope archive's own setup.sh in a fresh virtualenv, then run_autograder
-## (BOOK_TEST_SETUP_SH=0 leaves that one out: it installs PyTorch, minutes)
+## (BOOK_TEST_SETUP_SH=0 leaves that one out: it installs PyTorch, minutes). Two pytest-xdist
+## workers: nbgrader's pipeline (about 3 min) runs beside the rest
 BOOK_TEST_SETUP_SH ?= 1
 test-envs: $(STAMP) pdf
-	BOOK_TEST_ENVS=1 BOOK_TEST_SETUP_SH=$(BOOK_TEST_SETUP_SH) $(PYTEST) tests -m envs -rs --durations=10
+	BOOK_TEST_ENVS=1 BOOK_TEST_SETUP_SH=$(BOOK_TEST_SETUP_SH) $(PYTEST) tests -m envs -rs --durations=10 \
+	  -n 2 --dist worksteal
 
 ## test-browser: every page of _build/html in Chromium, with axe-core (run `make book` first),
 ## in two pytest-xdist workers (each page is loaded once per width: see

@@ -17,7 +17,7 @@ import torch
 
 from .shapes import as_tensor, fmt_shape
 
-__all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
+__all__ = ["FD_TOL", "FLOAT64_TOLERANCE", "FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 
 # Why the float64 default is rtol = atol = 1e-7 (issue 21 §2; measured in
 # tests/test_ch04_tolerance_derivation.py; tests/test_tolerance.py checks that an error of
@@ -35,13 +35,19 @@ __all__ = ["FailureDemoPassed", "compare", "expect_wrong", "rejects"]
 #   worst case is 4 * 256 * u ~ 1.1e-13 relative to sum |a_i b_i|. Where an entry is small
 #   by cancellation, atol covers it: its absolute error is the same ~1e-13 times the size
 #   of the terms, which is about 1 in the book.
-# - The central differences that referee many checks (numerical_jacobian, eps = 1e-6) are
-#   off by about u |f| / eps ~ 1e-10 (round-off) plus eps**2 |f'''| / 6 ~ 1e-13 (truncation).
+# - The central differences that referee many checks (numerical_jacobian, step h = 1e-6)
+#   are off by about u |f| / h ~ 1e-10 (round-off) plus h**2 |f'''| / 6 ~ 1e-13 (truncation).
 # - So 1e-7 sits about 1e3 above the referees' error and 1e6 above the products' worst case,
 #   while a wrong formula (a missing transpose, a dropped term, a wrong sign) changes the
 #   result by O(1) relative, about 1e7 times the tolerance.
 #: compare's default (rtol, atol) in float64; the derivation is the comment above.
 FLOAT64_TOLERANCE = (1e-7, 1e-7)
+
+#: The book's one tolerance for a comparison whose referee is a float64 central difference
+#: with step h = 1e-6 (``compare(..., **FD_TOL)``): rtol 1e-7 as above; atol 1e-8, a hundred
+#: times the difference's absolute error u |f| / h ~ 1e-10 for |f| of order 1, so an entry
+#: that is zero by structure (a Jacobian's zeros) is judged by that error and not by 1e-7.
+FD_TOL = {"rtol": 1e-7, "atol": 1e-8}
 
 
 def compare(name: str, got: torch.Tensor, expected: torch.Tensor, *,

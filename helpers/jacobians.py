@@ -68,12 +68,12 @@ def jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torc
 
 
 def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                       eps: float = 1e-6) -> torch.Tensor:
+                       h: float = 1e-6) -> torch.Tensor:
     """Generalized Jacobian of ``f`` at ``x`` by central differences, in float64.
 
-    ``J[..., t] = (f(x + eps e_t) - f(x - eps e_t)) / (2 eps)``. Chapter 1 measures
-    the error of central differences in float64 with ``eps = 1e-6`` and bounds it by the
-    round-off term ``u |f| / eps`` (``u = 2**-53``), about 1e-10 for ``|f|`` near 1.
+    ``J[..., t] = (f(x + h e_t) - f(x - h e_t)) / (2 h)``. Chapter 1 measures
+    the error of central differences in float64 with ``h = 1e-6`` and bounds it by the
+    round-off term ``u |f| / h`` (``u = 2**-53``), about 1e-10 for ``|f|`` near 1.
 
     Parameters
     ----------
@@ -81,8 +81,8 @@ def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
         Maps a tensor of shape ``x.shape`` to a tensor of any shape ``S``.
     x : torch.Tensor
         Point, shape ``T``; it is converted to float64 before ``f`` sees it.
-    eps : float
-        Step size, positive.
+    h : float
+        Step size, positive (the book's h, chapter 1).
 
     Returns
     -------
@@ -90,19 +90,19 @@ def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
         Shape ``S + T``, float64.
     """
     as_tensor("numerical_jacobian", "x", x)
-    if not eps > 0:
-        raise ValueError(f"numerical_jacobian: eps must be positive, got {eps}")
+    if not h > 0:
+        raise ValueError(f"numerical_jacobian: h must be positive, got {h}")
     x64 = x.detach().to(torch.float64)
     with torch.no_grad():
         y0 = _call("numerical_jacobian", f, x64)
         cols = []
         for t in range(x64.numel()):
             step = torch.zeros(x64.numel(), dtype=torch.float64)
-            step[t] = eps
+            step[t] = h
             step = step.reshape(x64.shape)
             plus = _call("numerical_jacobian", f, x64 + step)
             minus = _call("numerical_jacobian", f, x64 - step)
-            cols.append(((plus.to(torch.float64) - minus.to(torch.float64)) / (2 * eps)).reshape(-1))
+            cols.append(((plus.to(torch.float64) - minus.to(torch.float64)) / (2 * h)).reshape(-1))
     if cols:
         J = torch.stack(cols, dim=1)
     else:

@@ -193,8 +193,8 @@ def test_numerical_jacobian_is_float64_and_accurate():
     J = numerical_jacobian(torch.exp, x)
     assert J.dtype == F64
     torch.testing.assert_close(J, torch.diag(torch.exp(x.double())), rtol=1e-8, atol=1e-9)
-    with pytest.raises(ValueError, match="eps"):
-        numerical_jacobian(torch.exp, x, eps=0.0)
+    with pytest.raises(ValueError, match="h must be positive"):
+        numerical_jacobian(torch.exp, x, h=0.0)
 
 
 @SETTINGS

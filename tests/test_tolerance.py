@@ -21,3 +21,32 @@ def test_float64_rejects_relative_error_above_tolerance(rel):
 def test_float64_accepts_relative_error_within_tolerance():
     got, right = _vjp_pair(1e-9)
     compare("vjp off by 1e-9", got, right)
+
+
+@pytest.mark.parametrize("rel", [1e-6, 3e-7])
+def test_finite_difference_tolerance_rejects_relative_error_above_it(rel):
+    from helpers.compare import FD_TOL
+    got, right = _vjp_pair(rel)
+    with pytest.raises(AssertionError):
+        compare("vjp off by rel vs central diff", got, right, **FD_TOL)
+
+
+def test_finite_difference_tolerance_judges_structural_zeros_by_their_error():
+    """An entry that should be 0 and is 1e-7 (far above a central difference's ~1e-10) fails."""
+    from helpers.compare import FD_TOL
+    expected = torch.zeros(3, dtype=torch.float64)
+    compare("zeros within the difference's error", expected + 1e-10, expected, **FD_TOL)
+    with pytest.raises(AssertionError):
+        compare("a zero off by 1e-7", expected + 1e-7, expected, **FD_TOL)
+
+
+def test_no_chapter_spells_its_own_finite_difference_tolerance():
+    """One home for the tolerance: helpers.compare.FD_TOL (issue 22 review)."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    pages = sorted((root / "chapters").glob("*.ipynb")) + [root / "reference" / "notation.ipynb"]
+    own = re.compile(r"FD_TOL\s*=|rtol=1e-7,\s*atol=1e-8")
+    pending = {"05_linear_layer.ipynb", "06_jacobian_cost.ipynb"}   # being rewritten
+    offenders = [p.name for p in pages if own.search(p.read_text()) and p.name not in pending]
+    assert offenders == [], f"define no FD tolerance of your own, import helpers.compare.FD_TOL: {offenders}"
