@@ -47,6 +47,5 @@ def test_no_chapter_spells_its_own_finite_difference_tolerance():
     root = Path(__file__).resolve().parents[1]
     pages = sorted((root / "chapters").glob("*.ipynb")) + [root / "reference" / "notation.ipynb"]
     own = re.compile(r"FD_TOL\s*=|rtol=1e-7,\s*atol=1e-8")
-    pending = {"05_linear_layer.ipynb", "06_jacobian_cost.ipynb"}   # being rewritten
-    offenders = [p.name for p in pages if own.search(p.read_text()) and p.name not in pending]
+    offenders = [p.name for p in pages if own.search(p.read_text())]
     assert offenders == [], f"define no FD tolerance of your own, import helpers.compare.FD_TOL: {offenders}"
