@@ -71,9 +71,11 @@ def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
                        h: float = 1e-6) -> torch.Tensor:
     """Generalized Jacobian of ``f`` at ``x`` by central differences, in float64.
 
-    ``J[..., t] = (f(x + h e_t) - f(x - h e_t)) / (2 h)``. Chapter 1 measures
-    the error of central differences in float64 with ``h = 1e-6`` and bounds it by the
-    round-off term ``u |f| / h`` (``u = 2**-53``), about 1e-10 for ``|f|`` near 1.
+    ``J[..., i] = (f(x + h e_i) - f(x - h e_i)) / (2 h)``. Chapter 1 measures
+    the error of central differences in float64 with ``h = 1e-6``: it is of the size of
+    the round-off term ``u |f| / h`` (``u = 2**-53``), about 1e-10 for ``|f|`` near 1, and
+    chapter 1 derives a bound of a few times that. Compare with ``**FD_TOL``
+    (:mod:`helpers.compare`).
 
     Parameters
     ----------

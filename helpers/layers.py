@@ -202,8 +202,9 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 def softmax_cross_entropy_vjp(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Gradient of :func:`softmax_cross_entropy` with respect to the logits.
 
-    ``(softmax(logits) - onehot(labels)) / N``: the famous ``p - y``, divided by N
-    because the loss is a mean (chapter 7).
+    ``(P - T) / N`` with ``P = softmax(logits)`` and ``T = onehot(labels)``: the famous
+    ``p - t`` of one example (chapter 2, ``eq-gradient-ce-batch``), divided by N because
+    the loss is a mean.
 
     Parameters
     ----------
