@@ -12,6 +12,9 @@ chapter and on the chapter as it was before the fix (commit ``PRE_FIX``, read wi
 - ``t`` is no target here (the chapter writes ``y_target``); targets are ``T``, one-hot.
 - ``n`` indexes examples: not a vector's length or a layer's width (the chapter writes ``D``).
 - where the linear layer's examples become rows, a callout says so before the first row.
+- ``A`` is an activation, ``A = relu(Z)`` (the notation page): the chapter's generic matrices
+  are ``B`` (``B_1``, ``B_2``, ``B_wide``, ...), never ``A``, ``A3`` or ``A_wide``. This rule
+  came later than the others, so its detector is red at ``PRE_FIX_A`` instead.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CH03 = ROOT / "chapters" / "03_jacobian.ipynb"
 PRE_FIX = "e6756ff"      # main before the renames of issue 21 §4
+PRE_FIX_A = "8e67f6c"    # main before ch03's generic matrix A became B
 
 
 def _cells(nb: dict, kind: str) -> list[str]:
@@ -122,6 +126,18 @@ def rows_without_callout(nb: dict) -> list[str]:
     return []
 
 
+_A_MATH = re.compile(r"(?<![\\\w{])A(?![a-z]{2})")    # Ax, A_1, A^T; not \mathcal{A} or a word
+
+
+def a_as_generic_matrix(nb: dict) -> list[str]:
+    """``A`` (an activation) used as a generic matrix: ``$Ax$``, ``$A_1$``, or bound in code."""
+    hits = [f"${m.group(0)}$ in ${seg.strip()[:40]}$" for seg in _math("\n".join(_cells(nb, "markdown")))
+            for m in _A_MATH.finditer(seg)]
+    hits += [f"{name} =" for code in _cells(nb, "code") for name, _ in _bound(code)
+             if re.fullmatch(r"A(\d*|_\w+)", name)]
+    return hits
+
+
 DETECTORS = {
     "h is the step": h_as_function,
     "L is the loss": l_as_layer_count,
@@ -129,15 +145,17 @@ DETECTORS = {
     "t is not a target": lambda nb: second_meaning(nb, "t"),
     "n indexes examples": n_as_length,
     "a callout where rows begin": rows_without_callout,
+    "A is an activation": a_as_generic_matrix,
 }
+PRE_FIX_OF = {"A is an activation": PRE_FIX_A}
 
 
-def _pre_fix() -> dict:
+def _pre_fix(commit: str = PRE_FIX) -> dict:
     try:
-        text = subprocess.run(["git", "show", f"{PRE_FIX}:chapters/03_jacobian.ipynb"], cwd=ROOT,
+        text = subprocess.run(["git", "show", f"{commit}:chapters/03_jacobian.ipynb"], cwd=ROOT,
                               capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"commit {PRE_FIX} is not in this checkout")
+        pytest.skip(f"commit {commit} is not in this checkout")
     return json.loads(text)
 
 
@@ -149,7 +167,8 @@ def test_chapter3_keeps_the_rule(rule):
 
 @pytest.mark.parametrize("rule", DETECTORS)
 def test_detector_is_red_before_the_fix(rule):
-    assert DETECTORS[rule](_pre_fix()), f"the detector for '{rule}' finds nothing at {PRE_FIX}"
+    commit = PRE_FIX_OF.get(rule, PRE_FIX)
+    assert DETECTORS[rule](_pre_fix(commit)), f"the detector for '{rule}' finds nothing at {commit}"
 
 
 def test_detectors_on_examples():
@@ -174,3 +193,7 @@ def test_detectors_on_examples():
     assert rows_without_callout(md(r"the layer maps a row $x$ ($1 \times D$)"))
     assert not rows_without_callout(md("```{important} Rows\nexamples are rows here\n```\n\n"
                                        r"the layer maps a row $x$ ($1 \times D$)"))
+    assert a_as_generic_matrix(md(r"$f_1(x) = \tanh(Ax)$")) and a_as_generic_matrix(md(r"$A_1 = B$"))
+    assert a_as_generic_matrix(code("A3, B3 = 1, 2")) and a_as_generic_matrix(code("A_wide = 0"))
+    assert not a_as_generic_matrix(md(r"A function $f(x) = \tanh(B_1 x)$, `A` in code, $\mathcal{A}$"))
+    assert not a_as_generic_matrix(code("B_wide, Abc = 1, 2"))

@@ -28,7 +28,7 @@ def _cases_jacobian(seed: int) -> list:
                        (1, 3, "a single input (x of length 1)")]:
         A, x = rand(gen, M, D), rand(gen, D)
         out.append(case({"f": {"fn": "tanh_matvec", "A": A}, "x": x},
-                         f"f(x) = tanh(A @ x): ({D},) -> ({M},) and x of shape ({D},)", note))
+                         f"f(x) = tanh(B @ x): ({D},) -> ({M},) and x of shape ({D},)", note))
     return out
 
 
@@ -56,7 +56,7 @@ check_jacobian = register(
     doc="""\
 Check a Jacobian builder ``fn(f, x)`` against :func:`helpers.jacobian` (chapter 3).
 
-``f(x) = tanh(A @ x)`` maps ``(D,)`` to ``(M,)`` with ``M != D`` (and M = 1, D = 1), so
+``f(x) = tanh(B @ x)`` maps ``(D,)`` to ``(M,)`` with ``M != D`` (and M = 1, D = 1), so
 the Jacobian is ``(M, D)``. Recognises: a transposed Jacobian, the gradient of
 ``f(x).sum()`` instead of one row per output, an approximation (finite differences),
 float32, wrong shape, ``None``, NaN/inf, an exception.
