@@ -368,7 +368,6 @@ def test_layout_sentence_stated_once_and_pointed_back_to(where):
 # its XPASS fails the run until its entry is removed here, so the list cannot go stale.
 
 PENDING = {
-    "generic_A": {"03_jacobian": "the generic matrix A of sec-jacobian-matrix (being renamed)"},
 }
 
 

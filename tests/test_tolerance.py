@@ -46,6 +46,7 @@ def test_no_chapter_spells_its_own_finite_difference_tolerance():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     pages = sorted((root / "chapters").glob("*.ipynb")) + [root / "reference" / "notation.ipynb"]
-    own = re.compile(r"FD_TOL\s*=|rtol=1e-7,\s*atol=1e-8")
+    # an own definition under any case (FD_TOL =, fd_tol =, fd_tol = dict(...)) or the values typed out
+    own = re.compile(r"\bfd_tol\s*=(?!=)|rtol\s*=\s*1e-7,\s*atol\s*=\s*1e-8", re.IGNORECASE)
     offenders = [p.name for p in pages if own.search(p.read_text())]
     assert offenders == [], f"define no FD tolerance of your own, import helpers.compare.FD_TOL: {offenders}"
